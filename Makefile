@@ -1,0 +1,52 @@
+# Two commands set everything up on a fresh machine:
+#   make run    virtual environment, install, build the index, start the assistant
+#   make test   install the test tools too, then lint, type-check and run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.test-installed
+
+.DEFAULT_GOAL := run
+.PHONY: run chat test lint typecheck pytest index install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch first, pinned: a bare requirement would pull a multi-GB CUDA build.
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+index: $(INSTALLED)
+	$(BIN)/assistant index
+
+run: index
+	$(BIN)/assistant chat
+
+chat: run
+
+lint: $(TEST_INSTALLED)
+	$(BIN)/ruff check assistant ui evals tests
+	$(BIN)/ruff format --check assistant ui evals tests
+
+typecheck: $(TEST_INSTALLED)
+	$(BIN)/mypy
+
+pytest: $(TEST_INSTALLED)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) index/gen-* index/CURRENT index/.lock

@@ -1,0 +1,218 @@
+"""The public API: one `Assistant` that the CLI, the web app and the evaluation all call."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.answer import ExtractiveAnswerer, abstention
+from assistant.config import Settings
+from assistant.embedding import Embedder
+from assistant.errors import InputError
+from assistant.retrieve import HybridRetriever
+from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, StoredDocument, no_progress
+from assistant.text import terms
+from assistant.types import Answer, IndexReport, Passage, ScoredPassage, SupportResult
+from assistant.verify import support
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """The question with control characters removed; InputError when empty or too long."""
+    text = " ".join(_CONTROL.sub(" ", question or "").split())
+    if not text:
+        raise InputError(
+            "The question is empty.",
+            'Ask something, for example: assistant ask "What is the Power of Siberia 2 project?"',
+        )
+    if len(text) > max_chars:
+        raise InputError(
+            f"The question is {len(text):,} characters long; the limit is {max_chars:,}.",
+            "Shorten it to the point you want answered.",
+        )
+    return text
+
+
+@dataclass
+class PassageContext:
+    """A passage inside its document: the text around it, for showing a citation in place."""
+
+    passage: Passage
+    document: StoredDocument
+    before: str
+    after: str
+
+
+@dataclass
+class SourceSummary:
+    """A document of the index, as `assistant sources` lists it."""
+
+    document: StoredDocument
+    passages: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.document.meta.to_dict(),
+            "passages": self.passages,
+            "characters": len(self.document.text),
+        }
+
+
+class Assistant:
+    """Answers questions from the indexed corpus, with citations; thread-safe for readers."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self.store = IndexStore(self.settings, embedder)
+        self._lock = threading.Lock()
+        self._snapshot: IndexSnapshot | None = None
+        self._retriever: HybridRetriever | None = None
+        self._token: tuple[object, ...] | None = None
+
+    # -- index ------------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.store.embedder
+
+    def index(self, rebuild: bool = False, progress: ProgressFactory = no_progress) -> IndexReport:
+        """Bring the index up to date with the corpus (or rebuild it from scratch)."""
+        report = self.store.sync(progress=progress, rebuild=rebuild)
+        self._snapshot = None
+        return report
+
+    def ensure_index(self, progress: ProgressFactory = no_progress) -> IndexReport | None:
+        """Build the index when there is none yet; returns the report if it built one."""
+        if self.store.exists():
+            return None
+        return self.index(progress=progress)
+
+    def snapshot(self) -> IndexSnapshot:
+        """The loaded index, reloaded when another process has changed it since."""
+        with self._lock:
+            token = self.store.change_token()
+            if self._snapshot is None or token != self._token:
+                self._snapshot = self.store.open()
+                self._retriever = HybridRetriever(self._snapshot, self.settings.retrieval)
+                self._token = token
+            return self._snapshot
+
+    def retriever(self) -> HybridRetriever:
+        self.snapshot()
+        assert self._retriever is not None
+        return self._retriever
+
+    # -- questions --------------------------------------------------------------------------
+
+    def clean(self, question: str) -> str:
+        return clean_question(question, self.settings.answer.max_question_chars)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.embed_query(text)
+
+    def retrieve(self, question: str, k: int | None = None) -> list[ScoredPassage]:
+        """The passages that best match a question, best first."""
+        text = self.clean(question)
+        return self.retriever().retrieve(text, self.embed_query(text), k)
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """A short answer whose every sentence cites the passage it came from, or an abstention."""
+        started = time.perf_counter()
+        text = self.clean(question)
+        snapshot = self.snapshot()
+        retriever = self.retriever()
+        t0 = time.perf_counter()
+        vector = self.embed_query(text)
+        t1 = time.perf_counter()
+        passages = retriever.retrieve(text, vector, k)
+        t2 = time.perf_counter()
+        if not passages:
+            answer = abstention(text, passages)
+        else:
+            vectors = snapshot.chroma.sentence_vectors([sp.passage for sp in passages])
+            lexical = retriever.lexical
+            answerer = ExtractiveAnswerer(
+                self.settings.answer, lexical.idf, lambda t: t in lexical.df
+            )
+            answer = answerer.answer(text, vector, passages, vectors, snapshot.docs)
+        t3 = time.perf_counter()
+        answer.timings_ms = {
+            "embed": round((t1 - t0) * 1000, 2),
+            "retrieve": round((t2 - t1) * 1000, 2),
+            "answer": round((t3 - t2) * 1000, 2),
+            "total": round((t3 - started) * 1000, 2),
+        }
+        return answer
+
+    def cite(self, claim: str, k: int = 5) -> list[SupportResult]:
+        """The passages that support a claim, best supported first, with their scores."""
+        text = self.clean(claim)
+        snapshot = self.snapshot()
+        retriever = self.retriever()
+        vector = self.embed_query(text)
+        found = retriever.retrieve(text, vector, max(k * 2, k))
+        vectors = snapshot.chroma.sentence_vectors([sp.passage for sp in found])
+        results = []
+        for sp in found:
+            s = support(text, sp.passage, retriever.lexical.idf, vector, vectors.get(sp.passage.id))
+            span = sp.passage.sentences[s.sentence] if s.sentence is not None else None
+            results.append(SupportResult(sp.passage, s.score, span, sp.score))
+        results.sort(key=lambda r: (-r.score, -r.retrieval_score))
+        return results[:k]
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def passage(self, passage_id: str) -> Passage:
+        snapshot = self.snapshot()
+        found = snapshot.passage(passage_id.strip())
+        if found is None:
+            close = difflib.get_close_matches(passage_id.strip(), list(snapshot.by_id), n=3)
+            hint = (
+                f"Did you mean: {', '.join(close)}?"
+                if close
+                else "Passage ids appear in `assistant ask --json` and `assistant cite` output, "
+                "for example "
+                + (snapshot.passages[0].id if snapshot.passages else "doc:0a1b2c3d4e")
+                + "."
+            )
+            raise InputError(f"No passage with id '{passage_id}' in the index.", hint)
+        return found
+
+    def context(self, passage_id: str, chars: int = 400) -> PassageContext:
+        """A passage with up to `chars` characters of its document on each side."""
+        p = self.passage(passage_id)
+        doc = self.snapshot().docs[p.doc_id]
+        before = doc.text[max(0, p.start - chars) : p.start]
+        after = doc.text[p.end : p.end + chars]
+        return PassageContext(p, doc, before, after)
+
+    def sources(self) -> list[SourceSummary]:
+        """The indexed documents, the article first, then sources by title."""
+        snapshot = self.snapshot()
+        docs = sorted(
+            snapshot.docs.values(),
+            key=lambda d: (d.meta.kind != "article", d.meta.title.lower()),
+        )
+        return [SourceSummary(d, len(d.passage_ids)) for d in docs]
+
+    def document(self, doc_id: str) -> StoredDocument:
+        doc = self.snapshot().document(doc_id)
+        if doc is None:
+            raise InputError(
+                f"No document with id '{doc_id}' in the index.",
+                "`assistant sources` lists the document ids.",
+            )
+        return doc
+
+    def idf(self, term: str) -> float:
+        return self.retriever().lexical.idf(term)
+
+    def terms(self, text: str) -> list[str]:
+        return terms(text)

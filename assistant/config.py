@@ -1,0 +1,112 @@
+"""One Settings object for the whole assistant, built from defaults, env (ASSISTANT_*) and flags.
+
+Nothing here is read at import time: callers build `Settings()` (or `Settings(**overrides)`) and
+pass it down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_dir(name: str) -> Path:
+    """./NAME when the working directory has a corpus, else the project's own folder."""
+    if Path("corpus").is_dir():
+        return Path(name)
+    return PROJECT_ROOT / name
+
+
+class ChunkSettings(BaseModel):
+    """How documents are cut into passages. Changing any of these needs a rebuild."""
+
+    max_tokens: int = Field(
+        200, ge=16, le=8192, description="Most word-pieces in one passage (title not counted)."
+    )
+    min_tokens: int = Field(
+        40, ge=0, le=4096, description="Shorter paragraphs join the next one in their section."
+    )
+    skip_sections: list[str] = Field(
+        default_factory=lambda: ["references", "sources", "bibliography", "further reading"],
+        description="Section headings (case-insensitive) whose text is not indexed.",
+    )
+
+
+class RetrievalSettings(BaseModel):
+    """Hybrid retrieval: dense (Chroma) and BM25 fused by reciprocal rank."""
+
+    top_k: int = Field(5, ge=1, le=100, description="Passages returned to the answerer.")
+    candidates: int = Field(
+        30, ge=1, le=1000, description="Passages each retriever contributes before fusion."
+    )
+    rrf_k: int = Field(60, ge=1, le=1000, description="Rank offset in reciprocal rank fusion.")
+    dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense ranking.")
+    bm25_weight: float = Field(1.0, ge=0, le=10, description="Weight of the BM25 ranking.")
+
+
+class AnswerSettings(BaseModel):
+    """The extractive answerer and its abstention threshold."""
+
+    max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer.")
+    min_score: float = Field(
+        0.47, ge=0, le=1, description="Best sentence score below which the assistant abstains."
+    )
+    relative_cutoff: float = Field(
+        0.82,
+        ge=0,
+        le=1,
+        description="Extra sentences must score at least this share of the best one.",
+    )
+    max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with defaults that run offline on the bundled corpus."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    corpus_dir: Path = Field(
+        default_factory=lambda: _default_dir("corpus"), description="Documents and manifest."
+    )
+    index_dir: Path = Field(
+        default_factory=lambda: _default_dir("index"), description="The persisted index."
+    )
+    embed_model: str = Field(
+        DEFAULT_EMBED_MODEL,
+        description="Sentence-transformers model: a local folder, or a name found offline.",
+    )
+    query_runtime: Literal["numpy", "sentence-transformers"] = Field(
+        "numpy",
+        description="How questions are embedded: the numpy runtime (fast start, same vectors) "
+        "or sentence-transformers. Indexing always uses sentence-transformers.",
+    )
+    chroma_url: str | None = Field(
+        None, description="http://host:port of a Chroma server; unset keeps the embedded store."
+    )
+    chunk: ChunkSettings = Field(default_factory=ChunkSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    def index_fingerprint(self) -> dict[str, object]:
+        """The settings an index depends on; an index built with others must be rebuilt."""
+        return {"embed_model": self.embed_model, "chunk": self.chunk.model_dump()}
+
+    def run_hash(self) -> str:
+        """A short hash of every setting, stamped on eval runs and answers."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -1,0 +1,105 @@
+"""Hybrid retrieval: dense vectors in Chroma and BM25 over the same passages, fused by
+reciprocal rank, near-duplicates removed."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+
+from assistant.config import RetrievalSettings
+from assistant.store import IndexSnapshot
+from assistant.text import normalize_for_match, terms
+from assistant.types import Passage, ScoredPassage
+
+
+class LexicalIndex:
+    """BM25 over passages (title and section included) plus the term statistics the answerer
+    and the support check weigh words by."""
+
+    def __init__(self, passages: Sequence[Passage], titles: dict[str, str]) -> None:
+        import bm25s
+
+        self.passages = list(passages)
+        docs = [terms(f"{titles.get(p.doc_id, '')} {p.section} {p.text}") for p in self.passages]
+        self.df: Counter[str] = Counter()
+        for tokens in docs:
+            self.df.update(set(tokens))
+        self.n = len(docs)
+        self._bm25 = bm25s.BM25()
+        self._lock = threading.Lock()
+        if docs:
+            self._bm25.index(docs, show_progress=False)
+
+    def idf(self, term: str) -> float:
+        df = self.df.get(term, 0)
+        return math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+
+    def search(self, query_terms: list[str], k: int) -> list[tuple[int, float]]:
+        """(passage position, BM25 score) of the best `k` passages with a positive score."""
+        known = [t for t in query_terms if t in self.df]
+        if not known or not self.passages:
+            return []
+        with self._lock:  # bm25s keeps scratch state on the object
+            scores = self._bm25.get_scores(known)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        ranked = sorted(top.tolist(), key=lambda i: -scores[i])
+        return [(i, float(scores[i])) for i in ranked if scores[i] > 0]
+
+
+class HybridRetriever:
+    """Dense + BM25 retrieval over one index snapshot."""
+
+    def __init__(self, snapshot: IndexSnapshot, settings: RetrievalSettings) -> None:
+        self.snapshot = snapshot
+        self.settings = settings
+
+    @cached_property
+    def lexical(self) -> LexicalIndex:
+        titles = {d.id: d.meta.title for d in self.snapshot.docs.values()}
+        return LexicalIndex(self.snapshot.passages, titles)
+
+    def retrieve(
+        self, query: str, query_vector: np.ndarray, k: int | None = None
+    ) -> list[ScoredPassage]:
+        """The best `k` passages for a query, fused and de-duplicated, best first."""
+        k = k or self.settings.top_k
+        n = max(self.settings.candidates, k)
+        dense = [
+            (pid, sim)
+            for pid, sim in self.snapshot.chroma.dense_search(query_vector, n)
+            if pid in self.snapshot.by_id
+        ]
+        lexical = self.lexical.search(terms(query), n)
+        fused: dict[str, ScoredPassage] = {}
+        rrf_k = self.settings.rrf_k
+        for rank, (pid, sim) in enumerate(dense, start=1):
+            item = fused.setdefault(pid, ScoredPassage(self.snapshot.by_id[pid], 0.0))
+            item.score += self.settings.dense_weight / (rrf_k + rank)
+            item.dense_score, item.dense_rank = sim, rank
+        for rank, (pos, score) in enumerate(lexical, start=1):
+            passage = self.lexical.passages[pos]
+            item = fused.setdefault(passage.id, ScoredPassage(passage, 0.0))
+            item.score += self.settings.bm25_weight / (rrf_k + rank)
+            item.bm25_score, item.bm25_rank = score, rank
+        ranked = sorted(fused.values(), key=lambda s: (-s.score, s.passage.id))
+        docs = self.snapshot.docs
+        out: list[ScoredPassage] = []
+        seen: set[str] = set()
+        for item in ranked:
+            key = normalize_for_match(item.passage.text)
+            if key in seen:
+                continue
+            seen.add(key)
+            doc = docs.get(item.passage.doc_id)
+            if doc is not None:
+                item.title, item.kind = doc.meta.title, doc.meta.kind
+            out.append(item)
+            if len(out) == k:
+                break
+        return out

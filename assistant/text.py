@@ -1,0 +1,320 @@
+"""Text primitives shared by chunking, retrieval, answering and verification.
+
+Sentence spans are character offsets, so every sentence can be cited exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+# Words before a period that do not end a sentence.
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "gen",
+        "col",
+        "lt",
+        "sgt",
+        "capt",
+        "adm",
+        "gov",
+        "sen",
+        "rep",
+        "pres",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "cf",
+        "al",
+        "no",
+        "nos",
+        "vol",
+        "vols",
+        "pp",
+        "p",
+        "fig",
+        "figs",
+        "approx",
+        "est",
+        "dept",
+        "univ",
+        "ave",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "u.s",
+        "u.k",
+        "u.n",
+        "e.u",
+        "u.s.a",
+        "ph.d",
+        "a.m",
+        "p.m",
+        "ca",
+        "op",
+        "ed",
+        "eds",
+        "rev",
+    ]
+)
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+_WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]+[\"'”’)\]]*$")
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "does",
+        "did",
+        "according",
+        "article",
+        "say",
+        "says",
+        "said",
+        "tell",
+        "told",
+        "much",
+        "many",
+    ]
+)
+QUESTION_WORDS = frozenset(["what", "when", "where", "which", "who", "whom", "whose", "why", "how"])
+
+
+def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Spans (start, end) of the sentences in `text`, shifted by `offset`, whitespace trimmed."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        end = match.end()
+        if not _ends_sentence(text, start, end):
+            continue
+        spans.append((start, end))
+        start = end
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s + offset, e + offset))
+    return out
+
+
+def _ends_sentence(text: str, start: int, end: int) -> bool:
+    """Whether the punctuation run that ends at `end` closes a sentence."""
+    rest = text[end:].lstrip()
+    if not rest:
+        return True
+    nxt = rest[0]
+    if not (nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘([" or not nxt.isalpha()):
+        return False
+    if nxt in "\"'“‘([" and len(rest) > 1 and rest[1].islower():
+        return False
+    word = _WORD_BEFORE.search(text[start:end])
+    if word:
+        w = word.group(1).lower().rstrip(".")
+        if w in _ABBREVIATIONS:
+            return False
+        if len(w) == 1 and w.isalpha():  # an initial, as in "J. Smith"
+            return False
+    return True
+
+
+def normalize_for_match(text: str) -> str:
+    """Fold case, quotes, dashes and whitespace so that quotes compare as people read them."""
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"[‘’‚‛′`´]", "'", text)
+    text = re.sub(r"[“”„‟″«»]", '"', text)
+    text = re.sub(r"[‐‑‒–—―−]", "-", text)
+    text = re.sub(r"\s*-\s*", "-", text)
+    text = re.sub(r"\s+", " ", text)
+    return text.strip().lower()
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens, possessives dropped."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+    text = re.sub(r"'s\b", "", text)
+    return _TOKEN.findall(text)
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content terms, as both BM25 and the answerer count them."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+def numbers(text: str) -> set[str]:
+    """Figures mentioned in a text, with separators removed ("240", "2023", "30")."""
+    return {n.replace(",", "") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)}
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word boundary, with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "…"

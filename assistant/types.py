@@ -1,0 +1,237 @@
+"""The data that crosses module borders: documents, passages, citations and answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["article", "source"]
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What the manifest (or the file itself) says about one document."""
+
+    id: str
+    title: str
+    file: str
+    kind: str = "source"
+    author: str = ""
+    publisher: str = ""
+    date: str = ""
+    url: str = ""
+    license: str = ""
+    references: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["references"] = list(self.references)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DocumentMeta:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["references"] = tuple(known.get("references") or ())
+        return cls(**known)
+
+    @property
+    def byline(self) -> str:
+        return self.author or self.publisher
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading line inside a document's text."""
+
+    start: int
+    end: int
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ExtractedText:
+    """A document's plain text as a loader produced it, with its headings."""
+
+    text: str
+    title: str | None
+    headings: tuple[Heading, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrievable span of a document: `document_text[start:end] == text`."""
+
+    id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    section: str
+    ordinal: int
+    sentences: tuple[tuple[int, int], ...]  # document offsets of each sentence
+
+    def sentence_texts(self) -> list[str]:
+        return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sentences"] = [list(s) for s in self.sentences]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Passage:
+        return cls(
+            id=data["id"],
+            doc_id=data["doc_id"],
+            start=data["start"],
+            end=data["end"],
+            text=data["text"],
+            section=data.get("section", ""),
+            ordinal=data.get("ordinal", 0),
+            sentences=tuple((int(s), int(e)) for s, e in data["sentences"]),
+        )
+
+
+@dataclass
+class ScoredPassage:
+    """A retrieved passage with its fused score and the ranks that produced it."""
+
+    passage: Passage
+    score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    title: str = ""
+    kind: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.passage
+        return {
+            "passage_id": p.id,
+            "doc_id": p.doc_id,
+            "title": self.title or p.doc_id,
+            "kind": self.kind,
+            "section": p.section,
+            "score": round(self.score, 6),
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 4),
+            "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 4),
+            "start": p.start,
+            "end": p.end,
+            "text": p.text,
+        }
+
+
+@dataclass
+class Citation:
+    """One numbered reference: a sentence-level span of a passage in its source document."""
+
+    n: int
+    passage_id: str
+    doc_id: str
+    title: str
+    url: str
+    kind: str
+    section: str
+    start: int
+    end: int
+    quote: str
+    passage_start: int
+    passage_end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AnswerSentence:
+    """One sentence of an answer, the citation numbers after it and how well they support it."""
+
+    text: str
+    citations: list[int]
+    support: float | None = None
+    supported: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """What the assistant says, with the sources travelling alongside the text."""
+
+    question: str
+    text: str
+    abstained: bool
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[ScoredPassage] = field(default_factory=list)
+    note: str = ""
+    mode: str = "extractive"
+    standalone_question: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def citation(self, n: int) -> Citation | None:
+        return next((c for c in self.citations if c.n == n), None)
+
+    def to_dict(self, include_passages: bool = True) -> dict[str, Any]:
+        """The JSON shape of an answer, as `assistant ask --json` prints it."""
+        data: dict[str, Any] = {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "sentences": [s.to_dict() for s in self.sentences],
+            "mode": self.mode,
+        }
+        if self.note:
+            data["note"] = self.note
+        if self.standalone_question and self.standalone_question != self.question:
+            data["standalone_question"] = self.standalone_question
+        if include_passages:
+            data["passages"] = [sp.to_dict() for sp in self.passages]
+            data["timings_ms"] = self.timings_ms
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """An answer read back from `to_dict` (retrieved passages are not kept)."""
+        return cls(
+            question=data["question"],
+            text=data["answer"],
+            abstained=data["abstained"],
+            sentences=[AnswerSentence(**s) for s in data.get("sentences", [])],
+            citations=[Citation(**c) for c in data.get("citations", [])],
+            note=data.get("note", ""),
+            mode=data.get("mode", "extractive"),
+            standalone_question=data.get("standalone_question"),
+        )
+
+
+@dataclass
+class SupportResult:
+    """How well a passage supports a claim, and the passage sentence that matches it best."""
+
+    passage: Passage
+    score: float
+    sentence: tuple[int, int] | None
+    retrieval_score: float = 0.0
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    passages: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
