@@ -17,7 +17,7 @@ from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPas
 NO_ANSWER = "The sources I have do not answer this question."
 
 _QUANTITY = re.compile(
-    r"\b(how (many|much|large|big|high|far|long|fast)|what (percentage|share|proportion|amount|"
+    r"\b(how (many|much|large|big|high|far|long|fast|deep|tall|wide|old|heavy|often|expensive)|what (percentage|share|proportion|amount|"
     r"figure|volume|value|number)|by how much)\b",
     re.I,
 )
@@ -63,6 +63,25 @@ _GENERIC = frozenset(
         "know",
     ]
 )
+
+
+_ANAPHOR_START = re.compile(
+    r"^(it|its|they|their|this|these|that|those|he|she|his|her|there)\b", re.I
+)
+
+
+def _overlap(q_terms: dict[str, float], s_terms: set[str]) -> float:
+    """Weighted share of question terms found in a sentence; a shared prefix of four or more
+    letters ("deep"/"deepest", "russia"/"russian") counts for most of an exact match."""
+    total = 0.0
+    for t, w in q_terms.items():
+        if t in s_terms:
+            total += w
+        elif len(t) >= 4 and any(
+            len(s) >= 4 and (s.startswith(t) or t.startswith(s)) for s in s_terms
+        ):
+            total += 0.7 * w
+    return total
 
 
 @dataclass
@@ -123,11 +142,16 @@ class ExtractiveAnswerer:
             p = sp.passage
             doc = docs.get(p.doc_id)
             context = set(terms(f"{doc.meta.title if doc else ''} {p.section} {p.text}"))
-            lex_p = sum(w for t, w in q_terms.items() if t in context) / q_mass
+            lex_p = _overlap(q_terms, context) / q_mass
             vecs = sentence_vectors.get(p.id)
+            previous: set[str] = set()
             for i, (text, span) in enumerate(zip(p.sentence_texts(), p.sentences, strict=True)):
                 s_terms = set(terms(text))
-                lex_s = sum(w for t, w in q_terms.items() if t in s_terms) / q_mass
+                if _ANAPHOR_START.match(text):
+                    # "It is the deepest lake": what "it" is lives in the sentence before.
+                    s_terms |= previous
+                previous = set(terms(text))
+                lex_s = _overlap(q_terms, s_terms) / q_mass
                 sem = float(vecs[i] @ query_vector) if vecs is not None else 0.0
                 score = 0.55 * sem + 0.25 * lex_s + 0.20 * lex_p - 0.01 * rank
                 figures = numbers(text)

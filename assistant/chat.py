@@ -43,8 +43,10 @@ def is_followup(question: str) -> bool:
     """Whether a question leans on an earlier turn for its meaning."""
     if _FOLLOWUP_START.search(question) or _ANAPHORA.search(question):
         return True
-    content = [w for w in re.findall(r"[\w’'-]+", question.lower()) if w not in STOPWORDS]
-    return len(content) <= 2
+    words = re.findall(r"[\w’'-]+", question)
+    content = [w for w in words if w.lower() not in STOPWORDS]
+    names = [w for w in words[1:] if w[0].isupper()]
+    return len(content) <= 2 and not names
 
 
 def salient_terms(text: str) -> list[str]:

@@ -432,8 +432,8 @@ class IndexStore:
             )
         info = self._info(gen)
         self.check_compatible(info)
-        chroma = self._chroma(gen)
         try:
+            chroma = self._chroma(gen)
             docs, passages = chroma.read()
         except AssistantError:
             raise

@@ -51,20 +51,22 @@ def support(
         if norm_claim == norm_sentence or (len(norm_claim) >= 20 and norm_claim in norm_sentence):
             return Support(1.0, i)
     claim_terms = set(terms(claim))
-    passage_terms = set(terms(passage.text))
-    lexical = _weighted_recall(claim_terms, passage_terms, idf) if claim_terms else 0.0
-    best_i: int | None = None
-    semantic = 0.0
+    lexical = _weighted_recall(claim_terms, set(terms(passage.text)), idf) if claim_terms else 0.0
+    per_sentence = [
+        _weighted_recall(claim_terms, set(terms(text)), idf) if claim_terms else 0.0
+        for text in sentences
+    ]
+    sims = [0.0] * len(sentences)
     if claim_vector is not None and sentence_vectors is not None and len(sentence_vectors):
-        sims = sentence_vectors @ claim_vector
-        best_i = int(np.argmax(sims))
-        semantic = float(np.clip((sims[best_i] - _SEM_LOW) / (_SEM_HIGH - _SEM_LOW), 0.0, 1.0))
-        score = 0.5 * lexical + 0.5 * semantic
+        raw = sentence_vectors @ claim_vector
+        sims = [float(np.clip((x - _SEM_LOW) / (_SEM_HIGH - _SEM_LOW), 0.0, 1.0)) for x in raw]
+        combined = [0.5 * lex + 0.5 * sem for lex, sem in zip(per_sentence, sims, strict=True)]
+        # A claim may draw on two sentences of the passage: the passage's words count too.
+        score = max(max(combined), 0.5 * lexical + 0.5 * max(sims))
     else:
+        combined = per_sentence
         score = lexical
-        if claim_terms:
-            overlaps = [len(claim_terms & set(terms(s))) for s in sentences]
-            best_i = int(np.argmax(overlaps)) if overlaps else None
+    best_i: int | None = int(np.argmax(combined)) if combined else None
     missing_figures = numbers(claim) - numbers(passage.text)
     if missing_figures:
         score = min(score, 0.25)

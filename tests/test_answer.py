@@ -1,0 +1,108 @@
+import re
+
+import pytest
+
+from assistant.answer import NO_ANSWER, question_entities
+from assistant.api import Assistant
+from assistant.errors import InputError
+
+TRADE = "How large was bilateral trade between Russia and China in 2023?"
+
+
+def assert_grounded(assistant: Assistant, answer) -> None:
+    """Every sentence carries a marker, and every citation resolves to its exact span."""
+    assert not answer.abstained
+    assert 1 <= len(answer.sentences) <= 3
+    snap = assistant.snapshot()
+    for sentence in answer.sentences:
+        assert sentence.citations and sentence.supported
+    for c in answer.citations:
+        doc = snap.docs[c.doc_id]
+        assert doc.text[c.start : c.end] == c.quote
+        passage = snap.by_id[c.passage_id]
+        assert passage.start <= c.start < c.end <= passage.end
+        assert f"[{c.n}]" in answer.text
+    assert re.fullmatch(r"(?:[^\[]+ \[\d+\] ?)+", answer.text)
+
+
+def test_trade_question_cites_the_240_billion_sentence(assistant: Assistant) -> None:
+    answer = assistant.ask(TRADE)
+    assert_grounded(assistant, answer)
+    first = answer.citations[0]
+    assert "$240 billion" in first.quote and first.doc_id == "sino-russian-relations"
+    assert first.kind == "article"
+    assert answer.passages[0].passage.id == first.passage_id
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What share of Russia's imports comes from China?", "more than 30%"),
+        ("Which treaties ceded territory to the Russian Empire?", "Treaty of Aigun"),
+        ("Who said Russia will have to defend its Far East from China?", "Leonid Iashov"),
+        ("Do Russia and China have a formal defense pact?", "no formal defense pact"),
+        ("What did Bloomberg report in 2023?", "confidential memo"),
+        ("Which companies dominate telecoms in Kazakhstan and Uzbekistan?", "Huawei and ZTE"),
+    ],
+)
+def test_article_questions_are_answered_from_the_right_sentence(
+    assistant: Assistant, question: str, expected: str
+) -> None:
+    answer = assistant.ask(question)
+    assert_grounded(assistant, answer)
+    assert expected in answer.citations[0].quote
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "Who won the 2018 football World Cup?",
+        "How do I bake sourdough bread?",
+        "What did India say about the partnership?",
+        "What was the population of Vladivostok in 2020?",
+        "How many ships took part in the 2021 Joint Sea exercise?",
+    ],
+)
+def test_abstains_when_the_sources_do_not_say(assistant: Assistant, question: str) -> None:
+    answer = assistant.ask(question)
+    assert answer.abstained and answer.text == NO_ANSWER
+    assert answer.citations == [] and answer.sentences == []
+    assert answer.passages, "abstentions still list the closest passages as leads"
+
+
+def test_answers_are_short_sentences_not_whole_passages(assistant: Assistant) -> None:
+    answer = assistant.ask("What is the Middle Corridor?")
+    assert_grounded(assistant, answer)
+    for c in answer.citations:
+        assert c.end - c.start < c.passage_end - c.passage_start
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\n\t", "\x00\x01"])
+def test_empty_questions_are_refused(assistant: Assistant, bad: str) -> None:
+    with pytest.raises(InputError, match="empty"):
+        assistant.ask(bad)
+
+
+def test_overlong_questions_are_refused(assistant: Assistant) -> None:
+    with pytest.raises(InputError, match="limit is 2,000"):
+        assistant.ask("why " * 600)
+    assert len(assistant.clean("trade " * 330)) == 1979  # under the limit is accepted
+
+
+def test_top_k_controls_the_passages_returned(assistant: Assistant) -> None:
+    assert len(assistant.ask(TRADE, k=8).passages) == 8
+    assert len(assistant.ask(TRADE, k=2).passages) == 2
+
+
+def test_question_entities_are_names_and_years() -> None:
+    assert question_entities("What did India say about Russia in 2019?") == [
+        "India",
+        "Russia",
+        "2019",
+    ]
+
+
+def test_timings_are_reported(assistant: Assistant) -> None:
+    answer = assistant.ask(TRADE)
+    assert set(answer.timings_ms) == {"embed", "retrieve", "answer", "total"}

@@ -1,0 +1,64 @@
+from assistant.api import Assistant
+from assistant.chat import ChatSession, KeywordRewriter, Turn, is_followup, salient_terms
+from assistant.types import Answer
+
+
+def turn(question: str) -> Turn:
+    return Turn(question, question, Answer(question=question, text="", abstained=True))
+
+
+def test_followups_are_recognised() -> None:
+    assert is_followup("When was it signed?")
+    assert is_followup("What about Central Asia?")
+    assert is_followup("Who reported that?")
+    assert not is_followup("What share of Russia's imports comes from China?")
+
+
+def test_salient_terms_keep_names_together() -> None:
+    assert salient_terms("What was the Treaty of Aigun?")[0] == "Treaty of Aigun"
+    assert "Power of Siberia 2" in salient_terms("Tell me about the Power of Siberia 2 pipeline")
+
+
+def test_keyword_rewriter_adds_the_previous_topic() -> None:
+    rewriter = KeywordRewriter()
+    history = [turn("What was the Treaty of Aigun?")]
+    assert (
+        rewriter.rewrite("When was it signed?", history) == "When was it signed? (Treaty of Aigun)"
+    )
+    assert (
+        rewriter.rewrite("What is the Middle Corridor?", history) == "What is the Middle Corridor?"
+    )
+    assert rewriter.rewrite("When was it signed?", []) == "When was it signed?"
+
+
+def test_session_resolves_a_followup_and_keeps_citations(assistant: Assistant) -> None:
+    session = ChatSession(assistant)
+    first = session.ask("How much did China-Central Asia trade reach in 2023?")
+    assert "$90 billion" in first.citations[0].quote
+    second = session.ask("And Russia's trade with the region?")
+    assert second.standalone_question != second.question
+    assert "S44 billion" in " ".join(c.quote for c in second.citations)
+    assert [t.question for t in session.turns] == [
+        "How much did China-Central Asia trade reach in 2023?",
+        "And Russia's trade with the region?",
+    ]
+
+
+def test_sessions_do_not_share_history(assistant: Assistant) -> None:
+    a, b = ChatSession(assistant), ChatSession(assistant)
+    a.ask("What did Bloomberg report in 2023?")
+    assert b.turns == [] and len(a.turns) == 1
+    assert b.standalone("Who reported that?") == "Who reported that?"
+
+
+def test_export_and_reload_keep_the_citations(assistant: Assistant) -> None:
+    session = ChatSession(assistant)
+    session.ask("Which treaties ceded territory to the Russian Empire?")
+    markdown = session.export_markdown()
+    assert "## 1. Which treaties ceded territory to the Russian Empire?" in markdown
+    assert (
+        "[1] Sino-Russian Relations" in markdown and "> With the 1858 and 1860 treaties" in markdown
+    )
+    restored = ChatSession.from_json(assistant, session.to_json())
+    assert restored.turns[0].answer.citations == session.turns[0].answer.citations
+    assert restored.export_markdown() == markdown

@@ -1,0 +1,184 @@
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import cli
+from tests.conftest import CORPUS
+
+TRADE = "How large was bilateral trade between Russia and China in 2023?"
+
+
+def run(args: list[str], index: Path, corpus: Path = CORPUS, input: str | None = None):
+    runner = CliRunner()
+    return runner.invoke(cli, ["--corpus", str(corpus), "--index", str(index), *args], input=input)
+
+
+def test_help_shows_examples() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output and 'assistant ask "' in result.output
+    for command in ("ask", "chat", "index", "sources", "show", "cite", "add"):
+        assert command in result.output
+
+
+def test_ask_json_has_the_documented_shape(default_index: Path) -> None:
+    result = run(["ask", TRADE, "--json"], default_index)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {"question", "answer", "abstained", "citations", "passages"} <= set(data)
+    assert data["question"] == TRADE and data["abstained"] is False
+    citation = data["citations"][0]
+    assert {"n", "passage_id", "doc_id", "title", "url", "start", "end", "quote", "kind"} <= set(
+        citation
+    )
+    assert "$240 billion" in citation["quote"]
+    assert data["answer"].startswith(citation["quote"]) and "[1]" in data["answer"]
+    passage = data["passages"][0]
+    assert {"passage_id", "doc_id", "title", "score", "text"} <= set(passage)
+    scores = [p["score"] for p in data["passages"]]
+    assert scores == sorted(scores, reverse=True)
+    text = (CORPUS / "documents" / "sino-russian-relations.md").read_text(encoding="utf-8")
+    assert text[citation["start"] : citation["end"]] == citation["quote"]
+
+
+def test_ask_text_lists_numbered_sources(default_index: Path) -> None:
+    result = run(["ask", TRADE, "-k", "3"], default_index)
+    assert result.exit_code == 0
+    assert "$240 billion" in result.output
+    assert "Sources:\n[1] Sino-Russian Relations" in result.output
+    assert "(article)" in result.output
+
+
+def test_show_prints_the_cited_passage_in_context(default_index: Path) -> None:
+    cited = json.loads(run(["ask", TRADE, "--json"], default_index).output)["citations"][0]
+    result = run(["show", cited["passage_id"]], default_index)
+    assert result.exit_code == 0
+    assert f"Passage {cited['passage_id']}" in result.output
+    assert ">>> Moreover, Russia’s growing isolation" in result.output
+    assert (
+        "<<<" in result.output and "Section: Growing Economic Dependence on China" in result.output
+    )
+    as_json = json.loads(
+        run(["show", cited["passage_id"], "--json", "--context", "50"], default_index).output
+    )
+    assert as_json["id"] == cited["passage_id"] and len(as_json["before"]) == 50
+
+
+def test_cite_lists_supporting_passages_best_first(default_index: Path) -> None:
+    result = run(
+        ["cite", "Trade between Russia and China passed $240 billion in 2023", "--json"],
+        default_index,
+    )
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    top = data["passages"][0]
+    assert top["supports"] and "$240 billion" in top["quote"]
+    scores = [p["support"] for p in data["passages"]]
+    assert scores == sorted(scores, reverse=True)
+    text = run(["cite", "China accounts for more than 30% of Russia's imports"], default_index)
+    assert text.exit_code == 0 and text.output.startswith("1. ") and "supports" in text.output
+
+
+def test_sources_lists_documents_with_metadata(default_index: Path) -> None:
+    data = json.loads(run(["sources", "--json"], default_index).output)
+    article = data[0]
+    assert article["id"] == "sino-russian-relations" and article["kind"] == "article"
+    assert article["passages"] > 20
+    text = run(["sources"], default_index).output
+    assert text.startswith("sino-russian-relations  [article]")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", ""], "The question is empty."),
+        (["ask", "   "], "The question is empty."),
+        (["ask", "x" * 2001], "limit is 2,000"),
+        (["show", "no-such:passage"], "No passage with id 'no-such:passage'"),
+        (["cite", " "], "The question is empty."),
+        (["ask", TRADE, "-k", "0"], "Invalid value"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    default_index: Path, args: list[str], message: str
+) -> None:
+    result = run(args, default_index)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_show_suggests_close_ids(default_index: Path) -> None:
+    cited = json.loads(run(["ask", TRADE, "--json"], default_index).output)["citations"][0]
+    result = run(["show", cited["passage_id"][:-1]], default_index)
+    assert result.exit_code == 2 and f"Did you mean: {cited['passage_id']}" in result.output
+
+
+def test_ask_builds_a_missing_index_first(small_corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "fresh-index"
+    result = run(["ask", "How deep is Lake Baikal?", "--json"], index, small_corpus)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert "1,642 metres" in data["citations"][0]["quote"]
+    assert "building it now" in result.stderr
+
+
+def test_index_command_reports_and_warns_about_skipped_files(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    (small_corpus / "broken.txt").write_bytes(b"\x00\x00")
+    result = run(["index"], tmp_path / "idx", small_corpus)
+    assert result.exit_code == 0
+    assert "Warning: skipped broken.txt: binary file, not text" in result.stderr
+    assert "3 added" in result.stdout
+    again = json.loads(run(["index", "--json"], tmp_path / "idx", small_corpus).stdout)
+    assert again["added"] == [] and sorted(again["unchanged"]) == ["baikal", "silk", "tea"]
+
+
+def test_add_copies_records_and_indexes(small_corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "idx"
+    assert run(["index"], index, small_corpus).exit_code == 0
+    new = tmp_path / "amur.md"
+    new.write_text(
+        "# The Amur\n\nThe Amur River is 2,824 kilometres long and marks much of the border."
+    )
+    result = run(
+        [
+            "add",
+            str(new),
+            "--title",
+            "Amur River",
+            "--url",
+            "https://example.org/amur",
+            "--date",
+            "2024-02-01",
+        ],
+        index,
+        small_corpus,
+    )
+    assert result.exit_code == 0, result.output
+    assert "Added documents/amur.md" in result.output and "1 added" in result.output
+    answer = json.loads(
+        run(["ask", "How long is the Amur River?", "--json"], index, small_corpus).stdout
+    )
+    assert answer["citations"][0]["title"] == "Amur River"
+    assert answer["citations"][0]["url"] == "https://example.org/amur"
+
+
+def test_add_missing_file_exits_2_and_writes_nothing(small_corpus: Path, tmp_path: Path) -> None:
+    result = run(["add", str(tmp_path / "missing.md")], tmp_path / "idx", small_corpus)
+    assert result.exit_code == 2 and "No such file" in result.output
+    assert not (small_corpus / "documents").exists()
+
+
+def test_chat_answers_lines_from_stdin(default_index: Path) -> None:
+    result = run(
+        ["chat", "--json"], default_index, input=f"{TRADE}\nWhat about Central Asia?\n/quit\n"
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 2
+    assert "$240 billion" in lines[0]["citations"][0]["quote"]
+    assert "Central Asia" in lines[1]["citations"][0]["quote"]

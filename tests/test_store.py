@@ -1,0 +1,214 @@
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.api import Assistant
+from assistant.config import ChunkSettings, Settings
+from assistant.embedding import Embedder
+from assistant.errors import IndexBusyError, IndexStateError
+from assistant.store import IndexStore
+
+
+def passage_ids(a: Assistant, doc_id: str) -> list[str]:
+    return list(a.snapshot().docs[doc_id].passage_ids)
+
+
+def test_first_run_indexes_everything(small_assistant: Assistant) -> None:
+    report = small_assistant.index()
+    assert sorted(report.added) == ["baikal", "silk", "tea"]
+    snap = small_assistant.snapshot()
+    assert report.passages == len(snap.passages) > 0
+    for p in snap.passages:
+        assert snap.docs[p.doc_id].text[p.start : p.end] == p.text
+
+
+def test_second_run_changes_nothing_and_skips_the_model(small_settings: Settings) -> None:
+    Assistant(small_settings, Embedder(small_settings.embed_model)).index()
+    fresh = Assistant(small_settings, Embedder(small_settings.embed_model))
+    started = time.perf_counter()
+    report = fresh.index()
+    assert not report.changed and sorted(report.unchanged) == ["baikal", "silk", "tea"]
+    assert fresh.embedder._model is None  # the model was never loaded
+    assert time.perf_counter() - started < 1.5
+
+
+def test_touched_but_identical_files_are_not_re_embedded(
+    small_assistant: Assistant, small_corpus: Path
+) -> None:
+    small_assistant.index()
+    before = passage_ids(small_assistant, "tea")
+    (small_corpus / "tea.txt").write_text((small_corpus / "tea.txt").read_text())
+    report = small_assistant.index()
+    assert report.embedded == 0 and "tea" in report.unchanged
+    assert passage_ids(small_assistant, "tea") == before
+
+
+def test_edited_file_replaces_only_its_changed_passages(
+    small_assistant: Assistant, small_corpus: Path
+) -> None:
+    small_assistant.index()
+    before = passage_ids(small_assistant, "baikal")
+    path = small_corpus / "baikal.md"
+    path.write_text(path.read_text().replace("100,000 seals", "80,000 seals"))
+    report = small_assistant.index()
+    assert report.updated == ["baikal"] and sorted(report.unchanged) == ["silk", "tea"]
+    after = passage_ids(small_assistant, "baikal")
+    assert after[0] == before[0]  # the unchanged first passage keeps its id
+    assert before[1] not in after
+    texts = " ".join(small_assistant.snapshot().by_id[i].text for i in after)
+    assert "80,000 seals" in texts and "100,000" not in texts
+    assert small_assistant.snapshot().chroma.collection("passages").count() == len(
+        small_assistant.snapshot().passages
+    )
+
+
+def test_deleted_file_disappears(small_assistant: Assistant, small_corpus: Path) -> None:
+    small_assistant.index()
+    (small_corpus / "silk.html").unlink()
+    report = small_assistant.index()
+    assert report.removed == ["silk"]
+    snap = small_assistant.snapshot()
+    assert "silk" not in snap.docs and not any(p.doc_id == "silk" for p in snap.passages)
+    assert snap.chroma.collection("passages").count() == len(snap.passages)
+
+
+def test_unreadable_files_are_skipped_and_the_rest_index(
+    small_assistant: Assistant, small_corpus: Path
+) -> None:
+    (small_corpus / "bad.txt").write_bytes(b"\x00\x00\x00")
+    (small_corpus / "empty.md").write_text("")
+    report = small_assistant.index()
+    assert dict(report.skipped).keys() == {"bad.txt", "empty.md"}
+    assert sorted(report.added) == ["baikal", "silk", "tea"]
+
+
+def test_index_records_its_settings_and_versions(small_assistant: Assistant) -> None:
+    small_assistant.index()
+    store = small_assistant.store
+    info = json.loads((store.root / store.current_generation() / "index.json").read_text())
+    assert info["settings"]["embed_model"] == small_assistant.settings.embed_model
+    assert info["settings"]["chunk"]["max_tokens"] == 200
+    assert set(info["versions"]) >= {"chromadb", "llama-index-core", "sentence-transformers"}
+
+
+def test_other_settings_are_refused_with_the_rebuild_hint(
+    small_assistant: Assistant, small_settings: Settings, embedder: Embedder
+) -> None:
+    small_assistant.index()
+    other = Assistant(
+        small_settings.model_copy(update={"chunk": ChunkSettings(max_tokens=120)}), embedder
+    )
+    with pytest.raises(IndexStateError) as err:
+        other.snapshot()
+    assert "chunk.max_tokens: index has 200, settings say 120" in err.value.message
+    assert "assistant index --rebuild" in (err.value.hint or "")
+    other.index(rebuild=True)
+    assert other.snapshot().passages
+
+
+def test_unreadable_index_file_names_the_rebuild(small_assistant: Assistant) -> None:
+    small_assistant.index()
+    store = small_assistant.store
+    (store.root / store.current_generation() / "index.json").write_text("{not json")
+    with pytest.raises(IndexStateError, match="unreadable") as err:
+        Assistant(small_assistant.settings, small_assistant.embedder).snapshot()
+    assert "assistant index --rebuild" in (err.value.hint or "")
+    small_assistant.index(rebuild=True)
+    assert Assistant(small_assistant.settings, small_assistant.embedder).snapshot().passages
+
+
+def test_corrupted_vector_store_names_the_rebuild(small_assistant: Assistant) -> None:
+    small_assistant.index()
+    store = small_assistant.store
+    sqlite = store.root / store.current_generation() / "chroma" / "chroma.sqlite3"
+    sqlite.write_bytes(b"garbage" * 100)
+    with pytest.raises(IndexStateError) as err:
+        Assistant(small_assistant.settings, small_assistant.embedder).snapshot()
+    assert "assistant index --rebuild" in (err.value.hint or "")
+
+
+def test_missing_index_says_how_to_build_it(small_settings: Settings, embedder: Embedder) -> None:
+    with pytest.raises(IndexStateError, match="no index") as err:
+        Assistant(small_settings, embedder).snapshot()
+    assert "assistant index" in (err.value.hint or "")
+
+
+def test_rebuild_switches_generations_only_when_complete(small_assistant: Assistant) -> None:
+    small_assistant.index()
+    store = small_assistant.store
+    old = store.current_generation()
+    old_ids = sorted(p.id for p in small_assistant.snapshot().passages)
+    small_assistant.index(rebuild=True)
+    new = store.current_generation()
+    assert new != old
+    assert sorted(p.id for p in small_assistant.snapshot().passages) == old_ids
+    assert not list(store.root.glob("*.tmp"))
+
+
+def test_failed_rebuild_keeps_the_old_index(
+    small_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_assistant.index()
+    store = small_assistant.store
+    old = store.current_generation()
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(IndexStore, "_embed_and_write", boom)
+    with pytest.raises(RuntimeError):
+        small_assistant.index(rebuild=True)
+    assert store.current_generation() == old
+    assert not list(store.root.glob("*.tmp"))
+    assert small_assistant.snapshot().passages
+
+
+def test_a_second_writer_is_refused_with_the_holder_named(small_assistant: Assistant) -> None:
+    small_assistant.index()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from assistant.fsutil import FileLock;"
+            "lock = FileLock(Path(sys.argv[1]) / '.lock', 'assistant index'); lock.acquire();"
+            "print('locked', flush=True); time.sleep(30)",
+            str(small_assistant.store.root),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexBusyError) as err:
+            small_assistant.index()
+        assert f"pid {holder.pid} (assistant index)" in err.value.message
+        assert small_assistant.snapshot().passages  # readers still work
+    finally:
+        holder.kill()
+        holder.wait()
+    small_assistant.index()  # the lock died with its holder
+
+
+def test_orphans_of_an_interrupted_write_are_ignored_then_removed(
+    small_assistant: Assistant,
+) -> None:
+    small_assistant.index()
+    snap = small_assistant.snapshot()
+    # Simulate a writer killed after deleting the record but before deleting the passages.
+    snap.chroma.collection("documents").delete(ids=["tea"])
+    state = small_assistant.store.root / small_assistant.store.current_generation() / "state.json"
+    data = json.loads(state.read_text())
+    data["clean"] = False
+    state.write_text(json.dumps(data))
+    reader = Assistant(small_assistant.settings, small_assistant.embedder)
+    assert "tea" not in reader.snapshot().docs
+    assert not any(p.doc_id == "tea" for p in reader.snapshot().passages)
+    report = small_assistant.index()
+    assert report.added == ["tea"]
+    snap = Assistant(small_assistant.settings, small_assistant.embedder).snapshot()
+    assert snap.chroma.collection("passages").count() == len(snap.passages)
+    assert "tea" in snap.docs
