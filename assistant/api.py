@@ -6,14 +6,16 @@ import difflib
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.answer import ExtractiveAnswerer, abstention
+from assistant.answer import ExtractiveAnswerer
 from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.errors import InputError
+from assistant.rerank import Candidate, SentenceScorer, rerank
 from assistant.retrieve import HybridRetriever
 from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, StoredDocument, no_progress
 from assistant.text import terms
@@ -37,6 +39,17 @@ def clean_question(question: str, max_chars: int) -> str:
             "Shorten it to the point you want answered.",
         )
     return text
+
+
+@dataclass
+class Search:
+    """What retrieval found for a question: passages best first and their scored sentences."""
+
+    question: str
+    vector: np.ndarray
+    passages: list[ScoredPassage]  # the best k, reranked
+    candidates: list[Candidate]  # sentences of every reranked passage, best first
+    timings_ms: dict[str, float]
 
 
 @dataclass
@@ -75,6 +88,7 @@ class Assistant:
         self._snapshot: IndexSnapshot | None = None
         self._retriever: HybridRetriever | None = None
         self._token: tuple[object, ...] | None = None
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- index ------------------------------------------------------------------------------
 
@@ -115,39 +129,76 @@ class Assistant:
         return clean_question(question, self.settings.answer.max_question_chars)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embedder.embed_query(text)
+        """The question's vector; recent ones are kept, as chat and evals repeat questions."""
+        with self._lock:
+            cached = self._vectors.get(text)
+            if cached is not None:
+                self._vectors.move_to_end(text)
+                return cached
+        vector = self.embedder.embed_query(text)
+        with self._lock:
+            self._vectors[text] = vector
+            while len(self._vectors) > 512:
+                self._vectors.popitem(last=False)
+        return vector
 
-    def retrieve(self, question: str, k: int | None = None) -> list[ScoredPassage]:
-        """The passages that best match a question, best first."""
-        text = self.clean(question)
-        return self.retriever().retrieve(text, self.embed_query(text), k)
-
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """A short answer whose every sentence cites the passage it came from, or an abstention."""
-        started = time.perf_counter()
+    def search(
+        self, question: str, k: int | None = None, avoid: set[tuple[str, int]] | None = None
+    ) -> Search:
+        """Retrieve, then rerank by the best sentence of each passage: the passages that best
+        match a question, best first, with every sentence scored."""
         text = self.clean(question)
         snapshot = self.snapshot()
         retriever = self.retriever()
+        k = k or self.settings.retrieval.top_k
         t0 = time.perf_counter()
         vector = self.embed_query(text)
         t1 = time.perf_counter()
-        passages = retriever.retrieve(text, vector, k)
+        found = retriever.retrieve(text, vector, max(k, self.settings.retrieval.rerank_depth))
+        vectors = snapshot.chroma.sentence_vectors([sp.passage for sp in found])
+        p_vectors = snapshot.chroma.passage_vectors([sp.passage.id for sp in found])
+        scorer = SentenceScorer(retriever.lexical.idf)
+        candidates = scorer.score(text, vector, found, vectors, p_vectors, snapshot.docs, avoid)
+        passages = rerank(found, candidates)[:k]
         t2 = time.perf_counter()
-        if not passages:
-            answer = abstention(text, passages)
-        else:
-            vectors = snapshot.chroma.sentence_vectors([sp.passage for sp in passages])
-            lexical = retriever.lexical
-            answerer = ExtractiveAnswerer(
-                self.settings.answer, lexical.idf, lambda t: t in lexical.df
-            )
-            answer = answerer.answer(text, vector, passages, vectors, snapshot.docs)
-        t3 = time.perf_counter()
+        return Search(
+            text,
+            vector,
+            passages,
+            candidates,
+            {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000},
+        )
+
+    def retrieve(self, question: str, k: int | None = None) -> list[ScoredPassage]:
+        """The passages that best match a question, best first."""
+        return self.search(question, k).passages
+
+    def ask(
+        self, question: str, k: int | None = None, avoid: set[tuple[str, int]] | None = None
+    ) -> Answer:
+        """A short answer whose every sentence cites the passage it came from, or an abstention.
+
+        `avoid` holds (passage id, start offset) of sentences to rank lower, such as those
+        the previous turn of a conversation already quoted."""
+        started = time.perf_counter()
+        found = self.search(question, k, avoid)
+        t0 = time.perf_counter()
+        answerer = ExtractiveAnswerer(self.settings.answer)
+        answer = answerer.answer(
+            found.question, found.candidates, found.passages, self.snapshot().docs
+        )
+        listed = {sp.passage.id for sp in answer.passages}
+        for c in found.candidates:  # a passage cited from below the top k is listed too
+            pid = c.passage.passage.id
+            if pid not in listed and any(x.passage_id == pid for x in answer.citations):
+                listed.add(pid)
+                answer.passages.append(c.passage)
+        t1 = time.perf_counter()
         answer.timings_ms = {
-            "embed": round((t1 - t0) * 1000, 2),
-            "retrieve": round((t2 - t1) * 1000, 2),
-            "answer": round((t3 - t2) * 1000, 2),
-            "total": round((t3 - started) * 1000, 2),
+            "embed": round(found.timings_ms["embed"], 2),
+            "retrieve": round(found.timings_ms["retrieve"], 2),
+            "answer": round((t1 - t0) * 1000, 2),
+            "total": round((t1 - started) * 1000, 2),
         }
         return answer
 

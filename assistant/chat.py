@@ -87,10 +87,9 @@ class KeywordRewriter:
             return question
         last = history[-1]
         present = question.lower()
+        # The previous question names the topic (its borrowed terms included, so a chain of
+        # follow-ups keeps it); the previous answer's wording would pull back the same sentence.
         context = salient_terms(last.standalone)
-        if last.answer.citations:
-            names = [t for t in salient_terms(last.answer.citations[0].quote) if t[0].isupper()]
-            context += names[:2]
         extra: list[str] = []
         for term in context:
             if term.lower() not in present and term.lower() not in (e.lower() for e in extra):
@@ -142,7 +141,11 @@ class ChatSession:
     def ask(self, question: str) -> Answer:
         text = self.assistant.clean(question)
         standalone = self.assistant.clean(self.standalone(text))
-        answer = self.assistant.ask(standalone)
+        # A follow-up wants something new: the sentences just quoted rank lower.
+        avoid = None
+        if standalone != text and self.turns:
+            avoid = {(c.passage_id, c.start) for c in self.turns[-1].answer.citations}
+        answer = self.assistant.ask(standalone, avoid=avoid)
         answer.question = text
         answer.standalone_question = standalone
         self.turns.append(Turn(text, standalone, answer))

@@ -20,7 +20,7 @@ from assistant.types import ExtractedText, Heading, Passage
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
+_LIST_ITEM = re.compile(r"\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,14 @@ def _paragraphs(text: str, start: int, end: int) -> list[tuple[int, int]]:
                 pos += len(ln) + 1
         else:
             spans.append((s, e))
-    return spans
+    # A list marker ("- ", "2. ") is layout, not text to quote.
+    out = []
+    for s, e in spans:
+        marker = _LIST_ITEM.match(text, s, e)
+        if marker and marker.end() < e:
+            s = marker.end()
+        out.append((s, e))
+    return out
 
 
 def _split_long(
@@ -101,6 +108,22 @@ def _split_long(
     return [
         (words[i][0], words[min(i + per, len(words)) - 1][1]) for i in range(0, len(words), per)
     ]
+
+
+def _fit(
+    text: str, spans: list[tuple[int, int]], budget: int, count: TokenCounter
+) -> list[tuple[int, int]]:
+    """Halve, at a character, any piece still over the budget (a "word" of 300 digits)."""
+    out: list[tuple[int, int]] = []
+    todo = list(spans)
+    while todo:
+        s, e = todo.pop(0)
+        if e - s > 1 and count([text[s:e]])[0] > budget:
+            mid = (s + e) // 2
+            todo[:0] = [(s, mid), (mid, e)]
+        else:
+            out.append((s, e))
+    return out
 
 
 def chunk_document(
@@ -118,7 +141,7 @@ def chunk_document(
             counts = count_tokens([text[s:e] for s, e in sentences])
             for (s, e), n in zip(sentences, counts, strict=True):
                 if n > budget:
-                    pieces = _split_long(text, (s, e), n, budget)
+                    pieces = _fit(text, _split_long(text, (s, e), n, budget), budget, count_tokens)
                     for (a, b), m in zip(
                         pieces, count_tokens([text[a:b] for a, b in pieces]), strict=True
                     ):

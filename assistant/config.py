@@ -47,9 +47,15 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(
         30, ge=1, le=1000, description="Passages each retriever contributes before fusion."
     )
+    rerank_depth: int = Field(
+        20, ge=1, le=200, description="Fused passages whose sentences are scored and reranked."
+    )
     rrf_k: int = Field(60, ge=1, le=1000, description="Rank offset in reciprocal rank fusion.")
     dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense ranking.")
     bm25_weight: float = Field(1.0, ge=0, le=10, description="Weight of the BM25 ranking.")
+    sentence_weight: float = Field(
+        1.0, ge=0, le=10, description="Weight of the ranking by each passage's closest sentence."
+    )
 
 
 class AnswerSettings(BaseModel):
@@ -57,10 +63,10 @@ class AnswerSettings(BaseModel):
 
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer.")
     min_score: float = Field(
-        0.47, ge=0, le=1, description="Best sentence score below which the assistant abstains."
+        0.42, ge=0, le=2, description="Best sentence score below which the assistant abstains."
     )
     relative_cutoff: float = Field(
-        0.82,
+        0.9,
         ge=0,
         le=1,
         description="Extra sentences must score at least this share of the best one.",

@@ -75,6 +75,12 @@ class HybridRetriever:
             for pid, sim in self.snapshot.chroma.dense_search(query_vector, n)
             if pid in self.snapshot.by_id
         ]
+        sentences: list[tuple[str, float]] = []
+        seen_pids: set[str] = set()
+        for pid, _, sim in self.snapshot.chroma.sentence_search(query_vector, n * 3):
+            if pid in self.snapshot.by_id and pid not in seen_pids:
+                seen_pids.add(pid)
+                sentences.append((pid, sim))
         lexical = self.lexical.search(terms(query), n)
         fused: dict[str, ScoredPassage] = {}
         rrf_k = self.settings.rrf_k
@@ -82,6 +88,10 @@ class HybridRetriever:
             item = fused.setdefault(pid, ScoredPassage(self.snapshot.by_id[pid], 0.0))
             item.score += self.settings.dense_weight / (rrf_k + rank)
             item.dense_score, item.dense_rank = sim, rank
+        for rank, (pid, sim) in enumerate(sentences[:n], start=1):
+            item = fused.setdefault(pid, ScoredPassage(self.snapshot.by_id[pid], 0.0))
+            item.score += self.settings.sentence_weight / (rrf_k + rank)
+            item.sentence_score, item.sentence_rank = sim, rank
         for rank, (pos, score) in enumerate(lexical, start=1):
             passage = self.lexical.passages[pos]
             item = fused.setdefault(passage.id, ScoredPassage(passage, 0.0))

@@ -42,7 +42,7 @@ from assistant.errors import (
 from assistant.fsutil import FileLock, LockHeld, atomic_write_json, atomic_write_text
 from assistant.types import DocumentMeta, IndexReport, Passage
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PASSAGES, SENTENCES, DOCUMENTS = "passages", "sentences", "documents"
 REBUILD_HINT = "Run `assistant index --rebuild` to build it again from the corpus."
 
@@ -81,10 +81,20 @@ class StoredDocument:
         return self.meta.id
 
 
+def _heading(meta: DocumentMeta, passage: Passage) -> str:
+    return meta.title if not passage.section else f"{meta.title} — {passage.section}"
+
+
 def _embed_text(meta: DocumentMeta, passage: Passage) -> str:
     """What the embedding model sees for a passage: title and section give it context."""
-    head = meta.title if not passage.section else f"{meta.title} — {passage.section}"
-    return f"{head}\n{passage.text}"
+    return f"{_heading(meta, passage)}\n{passage.text}"
+
+
+def _embed_sentences(meta: DocumentMeta, passage: Passage) -> list[str]:
+    """What it sees for each sentence: "Deliveries began on 2 December 2019." means little
+    without the document and section it belongs to."""
+    head = _heading(meta, passage)
+    return [f"{head}: {s}" for s in passage.sentence_texts()]
 
 
 class ChromaIndex:
@@ -235,6 +245,29 @@ class ChromaIndex:
         return [
             (pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0], strict=True)
         ]
+
+    def sentence_search(self, vector: np.ndarray, k: int) -> list[tuple[str, int, float]]:
+        """(passage id, sentence index, cosine similarity) of the nearest sentences."""
+        col = self.collection(SENTENCES)
+        n = min(k, col.count())
+        if n <= 0:
+            return []
+        got = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        out = []
+        for sid, d in zip(got["ids"][0], got["distances"][0], strict=True):
+            pid, _, index = sid.rpartition("/")
+            out.append((pid, int(index), 1.0 - float(d)))
+        return out
+
+    def passage_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored embeddings of these passages."""
+        if not ids:
+            return {}
+        got = self.collection(PASSAGES).get(ids=list(ids), include=["embeddings"])
+        return {
+            i: np.asarray(v, dtype=np.float32)
+            for i, v in zip(got["ids"], got["embeddings"], strict=True)
+        }
 
     def sentence_vectors(self, passages: Sequence[Passage]) -> dict[str, np.ndarray]:
         """The stored sentence embeddings of these passages, one matrix per passage."""
@@ -640,7 +673,7 @@ class IndexStore:
                 doc.id, doc.extracted, self.settings.chunk, embedder.count_tokens
             )
             texts = [_embed_text(doc.meta, p) for p in passages]
-            sentences = [doc.text[s:e] for p in passages for s, e in p.sentences]
+            sentences = [t for p in passages for t in _embed_sentences(doc.meta, p)]
             plans.append((doc, passages, texts, sentences))
             total += len(texts) + len(sentences)
         with progress(total, "Embedding passages") as bar:

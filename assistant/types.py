@@ -103,6 +103,9 @@ class ScoredPassage:
     bm25_score: float | None = None
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    sentence_score: float | None = None
+    sentence_rank: int | None = None
+    fused_score: float | None = None
     title: str = ""
     kind: str = ""
 
@@ -115,8 +118,12 @@ class ScoredPassage:
             "kind": self.kind,
             "section": p.section,
             "score": round(self.score, 6),
+            "fused_score": None if self.fused_score is None else round(self.fused_score, 6),
             "dense_score": None if self.dense_score is None else round(self.dense_score, 4),
             "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 4),
+            "sentence_score": None
+            if self.sentence_score is None
+            else round(self.sentence_score, 4),
             "start": p.start,
             "end": p.end,
             "text": p.text,

@@ -13,7 +13,7 @@ from assistant.text import normalize_for_match, numbers, terms
 from assistant.types import AnswerSentence, Passage
 
 SUPPORT_THRESHOLD = 0.5
-_SEM_LOW, _SEM_HIGH = 0.35, 0.80
+_SEM_LOW, _SEM_HIGH = 0.30, 0.75
 
 IdfFn = Callable[[str], float]
 

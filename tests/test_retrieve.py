@@ -6,7 +6,9 @@ def test_hybrid_results_come_from_both_retrievers(assistant: Assistant) -> None:
     top = found[0]
     assert "Leonid Iashov" in top.passage.text
     assert top.dense_rank is not None and top.bm25_rank is not None
-    assert top.title and top.kind == "article"
+    assert top.sentence_rank is not None and top.fused_score is not None
+    assert top.title and top.kind in ("article", "source")
+    assert any(f.kind == "article" and "Leonid Iashov" in f.passage.text for f in found[:2])
     assert [f.score for f in found] == sorted((f.score for f in found), reverse=True)
 
 

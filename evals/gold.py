@@ -1,0 +1,101 @@
+"""The gold question sets: loading and validating JSONL items."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import InputError
+
+DATA = Path(__file__).resolve().parent / "data"
+DEFAULT_GOLD = DATA / "gold.jsonl"
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    """One evaluation question with its reference answer and the quotes it must rest on."""
+
+    id: str
+    question: str
+    answer: str | None
+    evidence: tuple[str, ...]
+    answerable: bool
+    history: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """The main tag, for per-tag breakdowns."""
+        for tag in (
+            "article",
+            "source",
+            "two-passage",
+            "multi-turn",
+            "off-topic",
+            "on-topic-absent",
+        ):
+            if tag in self.tags:
+                return tag
+        return self.tags[0] if self.tags else "untagged"
+
+
+def _fail(path: Path, line: int, message: str) -> InputError:
+    return InputError(
+        f"{path}:{line}: {message}",
+        'Each line must be a JSON object with "id", "question", "answer", "evidence", '
+        '"answerable" and optional "history" and "tags".',
+    )
+
+
+def load_gold(path: Path) -> list[GoldItem]:
+    """Read and check a JSONL question set; errors name the file and line."""
+    if not path.exists():
+        raise InputError(f"No question file at {path}.", "Pass --questions FILE with a JSONL set.")
+    items: list[GoldItem] = []
+    seen: set[str] = set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"Cannot read {path}: {exc}.") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _fail(path, n, f"not valid JSON ({exc.msg})") from None
+        if not isinstance(raw, dict):
+            raise _fail(path, n, "not a JSON object")
+        for key, kind in (("id", str), ("question", str), ("answerable", bool)):
+            if not isinstance(raw.get(key), kind):
+                raise _fail(path, n, f'"{key}" must be a {kind.__name__}')
+        answer = raw.get("answer")
+        evidence = raw.get("evidence", [])
+        if answer is not None and not isinstance(answer, str):
+            raise _fail(path, n, '"answer" must be a string or null')
+        if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
+            raise _fail(path, n, '"evidence" must be a list of strings')
+        if raw["answerable"] and (answer is None or not evidence):
+            raise _fail(path, n, "answerable items need an answer and evidence")
+        if not raw["answerable"] and (answer is not None or evidence):
+            raise _fail(path, n, "unanswerable items have answer null and no evidence")
+        if raw["id"] in seen:
+            raise _fail(path, n, f"duplicate id {raw['id']!r}")
+        seen.add(raw["id"])
+        items.append(
+            GoldItem(
+                id=raw["id"],
+                question=raw["question"],
+                answer=answer,
+                evidence=tuple(evidence),
+                answerable=raw["answerable"],
+                history=tuple(raw.get("history") or ()),
+                tags=tuple(raw.get("tags") or ()),
+            )
+        )
+    if not items:
+        raise InputError(f"{path} holds no questions.")
+    return items

@@ -1,0 +1,94 @@
+"""Runs gold items through the assistant's public API and scores them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from assistant.api import Assistant
+from assistant.chat import ChatSession
+from assistant.text import normalize_for_match
+from assistant.types import Answer
+from evals.gold import GoldItem
+from evals.metrics import ItemResult, score_item
+
+Progress = Callable[[int], None]
+
+
+def _citations(answer: Answer, texts: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for c in answer.citations:
+        supported = any(c.n in s.citations and s.supported for s in answer.sentences)
+        out.append(
+            {
+                "n": c.n,
+                "passage_id": c.passage_id,
+                "doc_id": c.doc_id,
+                "kind": c.kind,
+                "quote": c.quote,
+                "supported": supported,
+                "text": texts.get(c.passage_id, c.quote),
+            }
+        )
+    return out
+
+
+def relevant_counts(passage_texts: Sequence[str], items: Sequence[GoldItem]) -> dict[str, int]:
+    """How many passages of a system contain any evidence quote of each item (for nDCG)."""
+    normalized = [normalize_for_match(t) for t in passage_texts]
+    out = {}
+    for item in items:
+        quotes = [normalize_for_match(e) for e in item.evidence]
+        out[item.id] = sum(any(q in t for q in quotes) for t in normalized)
+    return out
+
+
+def run_assistant(
+    assistant: Assistant, items: Sequence[GoldItem], progress: Progress | None = None
+) -> list[ItemResult]:
+    """Each item through a fresh chat session (history first), as a user would ask it."""
+    snapshot = assistant.snapshot()
+    texts = {p.id: p.text for p in snapshot.passages}
+    totals = relevant_counts(list(texts.values()), items)
+    results = []
+    for item in items:
+        session = ChatSession(assistant)
+        for earlier in item.history:
+            session.ask(earlier)
+        started = time.perf_counter()
+        answer = session.ask(item.question)
+        latency = (time.perf_counter() - started) * 1000
+        standalone = answer.standalone_question or item.question
+        retrieved = [
+            {
+                "passage_id": sp.passage.id,
+                "doc_id": sp.passage.doc_id,
+                "score": round(sp.score, 6),
+                "text": sp.passage.text,
+            }
+            for sp in assistant.retrieve(standalone, k=10)
+        ]
+        result = ItemResult(
+            item=item,
+            answer=answer.text,
+            abstained=answer.abstained,
+            citations=_citations(answer, texts),
+            sentences=[
+                {
+                    "text": s.text,
+                    "citations": s.citations,
+                    "support": s.support,
+                    "supported": s.supported,
+                }
+                for s in answer.sentences
+            ],
+            retrieved=retrieved,
+            latency_ms=latency,
+            standalone=standalone if standalone != item.question else None,
+        )
+        result.scores = score_item(result, totals[item.id])
+        results.append(result)
+        if progress:
+            progress(1)
+    return results
