@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make run    virtual environment, install, build the index, start the assistant
+#   make run    virtual environment, install, build the index, start the web app
 #   make test   install the test tools too, then lint, type-check and run the whole suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -30,9 +30,10 @@ index: $(INSTALLED)
 	$(BIN)/assistant index
 
 run: index
-	$(BIN)/assistant chat
+	$(BIN)/assistant serve
 
-chat: run
+chat: index
+	$(BIN)/assistant chat
 
 lint: $(TEST_INSTALLED)
 	$(BIN)/ruff check assistant ui evals tests

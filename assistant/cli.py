@@ -409,6 +409,51 @@ def add(
         _report(assistant.index(progress=_progress))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Answers computed at once; more requests wait in the queue.",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, concurrency: int) -> None:
+    """Start the web app: chat with cited answers, browse the sources, look up citations.
+
+    \b
+    Set ASSISTANT_AUTH=user:password to require a login.
+    Examples:
+      assistant serve
+      assistant serve --port 8080
+      ASSISTANT_AUTH=alice:secret assistant serve --host 0.0.0.0
+    """
+    assistant = _ready(ctx)
+    from ui.app import launch, parse_auth
+
+    auth = parse_auth(assistant.settings.auth)
+    try:
+        app, url = launch(
+            assistant, host=host, port=port, auth=auth, concurrency=concurrency, block=False
+        )
+    except OSError as exc:
+        raise InputError(
+            f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
+            "Choose another port with --port, or stop the program using this one.",
+        ) from None
+    click.echo(
+        f"Serving on {url.rstrip('/')}  (Ctrl-C to stop)" + ("  login required" if auth else "")
+    )
+    try:
+        app.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+
+
 def main() -> None:
     cli(prog_name="assistant")
 

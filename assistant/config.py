@@ -99,11 +99,14 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="http://host:port of a Chroma server; unset keeps the embedded store."
     )
+    auth: str | None = Field(
+        None, description="user:password to require a login in the web app; unset, no login."
+    )
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
 
-    @field_validator("chroma_url")
+    @field_validator("chroma_url", "auth")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -1,0 +1,289 @@
+"""The Gradio web app: chat with cited answers, the sources, and citation lookup.
+
+Built from library calls only: retrieval, answers and conversations live in `assistant`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+from assistant.api import Assistant
+from assistant.chat import ChatSession
+from assistant.errors import AssistantError, InputError
+from ui import render
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+MAX_MESSAGE = 2000
+EXAMPLES = [
+    "How large was bilateral trade between Russia and China in 2023?",
+    "What was the Treaty of Aigun?",
+    "Do Russia and China have a formal defense pact?",
+    "What is the Middle Corridor?",
+]
+
+Message = dict[str, str]
+
+
+def _passage_texts(assistant: Assistant, session: ChatSession) -> dict[str, tuple[str, int]]:
+    snapshot = assistant.snapshot()
+    out = {}
+    for turn in session.turns:
+        for c in turn.answer.citations:
+            p = snapshot.by_id.get(c.passage_id)
+            if p is not None:
+                out[c.passage_id] = (p.text, p.start)
+    return out
+
+
+def build_app(assistant: Assistant) -> gr.Blocks:
+    """The Blocks app over one assistant; each browser session gets its own conversation."""
+    theme = gr.themes.Soft(
+        primary_hue="indigo",
+        font=["Inter", "ui-sans-serif", "system-ui", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "monospace"],
+    )
+
+    def panel(session: ChatSession) -> str:
+        return render.sources_panel(session.turns, _passage_texts(assistant, session))
+
+    def respond(
+        message: str, history: list[Message], session: ChatSession | None
+    ) -> Iterator[tuple[list[Message], str, str, ChatSession]]:
+        session = session or ChatSession(assistant)
+        history = list(history or [])
+        text = (message or "").strip()
+        if not text:
+            yield history, panel(session), "", session
+            return
+        shown = text if len(text) <= 300 else text[:300] + "…"
+        history.append({"role": "user", "content": render.esc(shown)})
+        history.append(
+            {"role": "assistant", "content": '<span class="thinking">Searching the sources…</span>'}
+        )
+        yield history, panel(session), "", session
+        try:
+            answer = session.ask(text)
+        except InputError as exc:
+            history[-1] = {
+                "role": "assistant",
+                "content": render.error_html(f"{exc.message} {exc.hint or ''}".strip()),
+            }
+            yield history, panel(session), "", session
+            return
+        except AssistantError as exc:
+            history[-1] = {"role": "assistant", "content": render.error_html(exc.message)}
+            yield history, panel(session), "", session
+            return
+        turn = len(session.turns) - 1
+        for shown_sentences in range(1, len(answer.sentences)):
+            history[-1] = {
+                "role": "assistant",
+                "content": render.answer_html(answer, turn, shown_sentences),
+            }
+            yield history, panel(session), "", session
+        history[-1] = {"role": "assistant", "content": render.answer_html(answer, turn)}
+        yield history, panel(session), "", session
+
+    def new_conversation(session: ChatSession | None) -> tuple[list[Message], str, ChatSession]:
+        fresh = ChatSession(assistant)
+        return [], panel(fresh), fresh
+
+    def export(session: ChatSession | None) -> str | None:
+        if session is None or not session.turns:
+            gr.Warning("Nothing to export yet: ask a question first.")
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="assistant-export-"))
+        path = folder / f"conversation-{session.id}.md"
+        path.write_text(session.export_markdown(), encoding="utf-8")
+        return str(path)
+
+    def open_document(doc_id: str | None) -> str:
+        if not doc_id:
+            return '<div class="panel-empty">Choose a document to read it with its passages marked.</div>'
+        try:
+            doc = assistant.document(doc_id)
+        except AssistantError as exc:
+            return render.error_html(exc.message)
+        snap = assistant.snapshot()
+        spans = [(pid, snap.by_id[pid].start, snap.by_id[pid].end) for pid in doc.passage_ids]
+        return render.document_html(doc, sorted(spans, key=lambda x: x[1]))
+
+    def find_support(claim: str, k: float) -> str:
+        try:
+            results = assistant.cite(claim, k=int(k))
+        except AssistantError as exc:
+            return render.error_html(f"{exc.message} {exc.hint or ''}".strip())
+        titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
+        return render.support_html(claim.strip(), results, titles)
+
+    def show_passage(passage_id: str) -> str:
+        if not (passage_id or "").strip():
+            return render.error_html("Paste a passage id, for example one shown under an answer.")
+        try:
+            return render.context_html(assistant.context(passage_id.strip(), 500))
+        except AssistantError as exc:
+            return render.error_html(f"{exc.message} {exc.hint or ''}".strip())
+
+    sources = assistant.sources()
+    titles = {s.document.id: s.document.meta.title for s in sources}
+    with gr.Blocks(title="Cited answers", analytics_enabled=False) as app:
+        session_state = gr.State(None)
+        gr.HTML(
+            '<div class="app-head"><h1>Ask the article and its sources</h1>'
+            f"<p>Every sentence of an answer cites the passage it comes from. {len(sources)} documents: "
+            f"{render.esc(render.short_title(sources[0].document.meta.title, 90)) if sources else ''} "
+            "and its background sources.</p></div>"
+        )
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=360):
+                        chatbot = gr.Chatbot(
+                            label="Conversation",
+                            show_label=False,
+                            height=520,
+                            elem_id="chat",
+                            sanitize_html=True,
+                            feedback_options=None,
+                            buttons=["copy"],
+                            placeholder="Ask a question about the article or the subjects it relies on.",
+                        )
+                        with gr.Row():
+                            box = gr.Textbox(
+                                placeholder="Ask a question… (Enter to send)",
+                                show_label=False,
+                                max_length=MAX_MESSAGE,
+                                scale=5,
+                                elem_id="question",
+                                autofocus=True,
+                            )
+                            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                        with gr.Row():
+                            new = gr.Button("New conversation", size="sm", elem_id="new")
+                            download = gr.DownloadButton(
+                                "Export (Markdown)", size="sm", elem_id="export"
+                            )
+                        gr.Examples(EXAMPLES, inputs=box, label="Try")
+                    with gr.Column(scale=2, min_width=300):
+                        gr.Markdown("### Sources of the answers")
+                        sources_html = gr.HTML(
+                            render.sources_panel([], {}), elem_id="sources-panel"
+                        )
+            with gr.Tab("Sources", id="sources"):
+                gr.Dataframe(
+                    value=render.documents_rows(sources),
+                    headers=["id", "title", "kind", "author / publisher", "date", "passages"],
+                    interactive=False,
+                    wrap=True,
+                    elem_id="documents",
+                )
+                pick = gr.Dropdown(
+                    choices=[(titles[s.document.id], s.document.id) for s in sources],
+                    label="Read a document",
+                    elem_id="pick-document",
+                )
+                document_view = gr.HTML(open_document(None), elem_id="document-view")
+            with gr.Tab("Citation lookup", id="lookup"):
+                with gr.Row():
+                    with gr.Column():
+                        claim = gr.Textbox(
+                            label="Claim",
+                            placeholder="Paste a claim to find the passages that support it",
+                            max_length=MAX_MESSAGE,
+                            elem_id="claim",
+                        )
+                        k = gr.Slider(1, 10, value=5, step=1, label="Passages")
+                        find = gr.Button("Find support", variant="primary", elem_id="find")
+                        support_view = gr.HTML(elem_id="support-view")
+                    with gr.Column():
+                        pid = gr.Textbox(
+                            label="Passage id",
+                            placeholder="e.g. "
+                            + (
+                                assistant.snapshot().passages[0].id
+                                if assistant.snapshot().passages
+                                else ""
+                            ),
+                            elem_id="passage-id",
+                        )
+                        show = gr.Button("Show in context", elem_id="show")
+                        context_view = gr.HTML(elem_id="context-view")
+
+        outputs = [chatbot, sources_html, box, session_state]
+        box.submit(respond, [box, chatbot, session_state], outputs, api_name="ask")
+        send.click(respond, [box, chatbot, session_state], outputs, api_visibility="private")
+        new.click(
+            new_conversation,
+            [session_state],
+            [chatbot, sources_html, session_state],
+            api_name="new_conversation",
+        )
+        download.click(export, [session_state], download, api_name="export")
+        pick.change(open_document, pick, document_view, api_name="document")
+        find.click(find_support, [claim, k], support_view, api_name="cite")
+        claim.submit(find_support, [claim, k], support_view, api_visibility="private")
+        show.click(show_passage, pid, context_view, api_name="passage")
+
+        def answer_json(question: str) -> dict[str, Any]:
+            """One stateless question, answered as `assistant ask --json` prints it."""
+            try:
+                return assistant.ask(question).to_dict()
+            except AssistantError as exc:
+                return {"error": exc.message, "hint": exc.hint}
+
+        gr.api(answer_json, api_name="answer")
+        pid.submit(show_passage, pid, context_view, api_visibility="private")
+    app.assistant_theme = theme  # type: ignore[attr-defined]
+    return app
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """`user:password` from ASSISTANT_AUTH, or None when unset."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise InputError(
+            "ASSISTANT_AUTH must look like user:password.",
+            "Set it as ASSISTANT_AUTH=alice:secret, or unset it to serve without login.",
+        )
+    return user, password
+
+
+def launch(
+    assistant: Assistant,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    concurrency: int = 4,
+    queue_size: int = 64,
+    block: bool = True,
+) -> tuple[gr.Blocks, str]:
+    """Start the server; returns the app and its local URL."""
+    app = build_app(assistant)
+    app.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    _, url, _ = app.launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        prevent_thread_lock=True,
+        quiet=True,
+        show_error=False,
+        theme=app.assistant_theme,  # type: ignore[attr-defined]
+        css_paths=[ASSETS / "style.css"],
+        head_paths=[ASSETS / "head.html"],
+        footer_links=[],
+        max_file_size="1mb",
+        ssr_mode=False,
+    )
+    if block:
+        app.block_thread()
+    return app, url

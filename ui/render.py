@@ -1,0 +1,231 @@
+"""HTML for the web app. Every piece of document text passes through `esc`: documents are
+untrusted, so nothing in them may become markup, a link or a script in the page."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlparse
+
+from assistant.api import PassageContext, SourceSummary
+from assistant.chat import Turn
+from assistant.store import StoredDocument
+from assistant.types import Answer, Citation, SupportResult
+
+# Characters that Markdown or HTML would interpret, as numeric entities.
+_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`[]()*_#|~!\\{}=:"}
+_SAFE_SCHEMES = {"http", "https"}
+
+
+def esc(text: str) -> str:
+    """Text shown literally: no tag, no Markdown link, no emphasis can come out of it."""
+    return "".join(_ENTITIES.get(c, c) for c in text)
+
+
+def safe_url(url: str) -> str | None:
+    """The URL if it is a plain http(s) link, else None (no javascript:, data:, ...)."""
+    try:
+        parsed = urlparse(url.strip())
+    except ValueError:
+        return None
+    if parsed.scheme.lower() in _SAFE_SCHEMES and parsed.netloc:
+        return url.strip()
+    return None
+
+
+def link(url: str, label: str) -> str:
+    href = safe_url(url)
+    if href is None:
+        return esc(label)
+    return f'<a href="{html.escape(href, quote=True)}" target="_blank" rel="noopener noreferrer nofollow">{esc(label)}</a>'
+
+
+def kind_badge(kind: str) -> str:
+    label = "article" if kind == "article" else "source"
+    return f'<span class="kind kind-{label}">{label}</span>'
+
+
+def anchor(turn: int, n: int) -> str:
+    return f"cite-{turn}-{n}"
+
+
+def answer_html(answer: Answer, turn: int, sentences: int | None = None) -> str:
+    """An answer for the chat: each sentence followed by its clickable marker(s)."""
+    if answer.abstained:
+        out = f'<p class="abstain">{esc(answer.text)}</p>'
+        if answer.passages:
+            leads = "".join(
+                f"<li>{esc(sp.title or sp.passage.doc_id)}"
+                + (f" — {esc(sp.passage.section)}" if sp.passage.section else "")
+                + f" <code>{esc(sp.passage.id)}</code></li>"
+                for sp in answer.passages[:3]
+            )
+            out += f'<p class="leads-title">Closest passages (leads, not answers):</p><ul class="leads">{leads}</ul>'
+        return out
+    shown = answer.sentences if sentences is None else answer.sentences[:sentences]
+    parts = []
+    for s in shown:
+        marks = "".join(
+            f'<a class="cite" href="#{anchor(turn, n)}" title="Show source {n}">[{n}]</a>'
+            for n in s.citations
+        )
+        flag = "" if s.supported else ' <span class="unsupported">(unsupported)</span>'
+        parts.append(f"{esc(s.text)} {marks}{flag}")
+    body = " ".join(parts)
+    if answer.note:
+        body = f'<p class="note">{esc(answer.note)}</p>' + body
+    titles = []
+    for c in answer.citations:
+        if sentences is not None and not any(c.n in s.citations for s in shown):
+            continue
+        titles.append(
+            f'<a class="cite" href="#{anchor(turn, c.n)}">[{c.n}]</a> {esc(short_title(c.title))}'
+        )
+    refs = f'<div class="refs">{" · ".join(titles)}</div>' if titles else ""
+    return f'<div class="answer">{body}</div>{refs}'
+
+
+def short_title(title: str, limit: int = 60) -> str:
+    title = " ".join(title.split())
+    return title if len(title) <= limit else title[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def citation_card(c: Citation, turn: int, passage_text: str, passage_start: int) -> str:
+    """A cited passage with the cited sentence highlighted."""
+    s, e = c.start - passage_start, c.end - passage_start
+    body = (
+        esc(passage_text[:s])
+        + f'<mark class="cited">{esc(passage_text[s:e])}</mark>'
+        + esc(passage_text[e:])
+    )
+    meta = [kind_badge(c.kind), f'<span class="title">{esc(c.title)}</span>']
+    if c.section:
+        meta.append(f'<span class="section">{esc(c.section)}</span>')
+    tail = [f"<code>{esc(c.passage_id)}</code>", f"characters {c.start}–{c.end}"]
+    if c.url:
+        tail.append(link(c.url, "open source"))
+    return (
+        f'<div class="card" id="{anchor(turn, c.n)}">'
+        f'<div class="card-head"><span class="num">[{c.n}]</span> {" ".join(meta)}</div>'
+        f'<div class="passage">{body}</div>'
+        f'<div class="card-foot">{" · ".join(tail)}</div></div>'
+    )
+
+
+def sources_panel(turns: list[Turn], passage_texts: dict[str, tuple[str, int]]) -> str:
+    """Every turn's citations, the latest turn first."""
+    if not turns:
+        return '<div class="panel-empty">Sources of each answer appear here. Click a marker such as [1] in an answer to jump to its passage.</div>'
+    blocks = []
+    for i in range(len(turns) - 1, -1, -1):
+        turn = turns[i]
+        cards = []
+        for c in turn.answer.citations:
+            text, start = passage_texts.get(c.passage_id, (c.quote, c.start))
+            cards.append(citation_card(c, i, text, start))
+        if not cards:
+            cards.append(
+                '<div class="panel-none">No citation: the sources do not answer this.</div>'
+            )
+        blocks.append(
+            f'<div class="turn"><div class="turn-q">{i + 1}. {esc(turn.question)}</div>{"".join(cards)}</div>'
+        )
+    return "".join(blocks)
+
+
+def documents_rows(sources: list[SourceSummary]) -> list[list[str | int]]:
+    return [
+        [
+            s.document.meta.id,
+            s.document.meta.title,
+            s.document.meta.kind,
+            s.document.meta.byline,
+            s.document.meta.date,
+            s.passages,
+        ]
+        for s in sources
+    ]
+
+
+def document_html(doc: StoredDocument, passages: list[tuple[str, int, int]]) -> str:
+    """A document with its passages marked; `passages` holds (id, start, end), in order."""
+    meta = doc.meta
+    head = [f"<h3>{esc(meta.title)}</h3>", f"<p>{kind_badge(meta.kind)}"]
+    details = [x for x in (meta.byline, meta.date) if x]
+    if details:
+        head.append(" " + esc(" · ".join(details)))
+    if meta.url:
+        head.append(" · " + link(meta.url, meta.url))
+    head.append(f" · <code>{esc(meta.id)}</code></p>")
+    if meta.license:
+        head.append(f'<p class="license">License: {esc(meta.license)}</p>')
+    out = []
+    cursor = 0
+    text = doc.text
+    for pid, start, end in passages:
+        if start > cursor:
+            out.append(_plain(text[cursor:start]))
+        out.append(
+            f'<div class="doc-passage" id="p-{esc(pid)}"><span class="pid">{esc(pid)}</span>'
+            f"{esc(text[start:end])}</div>"
+        )
+        cursor = end
+    if cursor < len(text):
+        out.append(_plain(text[cursor:]))
+    return "".join(head) + f'<div class="doc">{"".join(out)}</div>'
+
+
+def _plain(text: str) -> str:
+    """Text between passages (headings, reference lists), shown as such."""
+    lines = []
+    for line in text.split("\n"):
+        m = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if m:
+            lines.append(f'<div class="doc-heading h{len(m.group(1))}">{esc(m.group(2))}</div>')
+        elif line.strip() and not re.fullmatch(r"\s*(?:[-*+•]|\d{1,3}[.)])\s*", line):
+            lines.append(f'<div class="doc-other">{esc(line)}</div>')
+    return "".join(lines)
+
+
+def support_html(claim: str, results: list[SupportResult], titles: dict[str, str]) -> str:
+    if not results:
+        return '<div class="panel-none">No passage matches this claim.</div>'
+    out = [f'<div class="claim">Claim: {esc(claim)}</div>']
+    for i, r in enumerate(results, start=1):
+        p = r.passage
+        verdict = "supports" if r.score >= 0.5 else "related"
+        body = esc(p.text)
+        if r.sentence:
+            s, e = r.sentence[0] - p.start, r.sentence[1] - p.start
+            body = (
+                esc(p.text[:s]) + f'<mark class="cited">{esc(p.text[s:e])}</mark>' + esc(p.text[e:])
+            )
+        out.append(
+            f'<div class="card"><div class="card-head"><span class="num">{i}.</span> '
+            f'<span class="score score-{verdict}">{r.score:.2f} {verdict}</span> '
+            f'<span class="title">{esc(titles.get(p.doc_id, p.doc_id))}</span></div>'
+            f'<div class="passage">{body}</div>'
+            f'<div class="card-foot"><code>{esc(p.id)}</code></div></div>'
+        )
+    return "".join(out)
+
+
+def context_html(ctx: PassageContext) -> str:
+    p, meta = ctx.passage, ctx.document.meta
+    head = f'<div class="card-head">{kind_badge(meta.kind)} <span class="title">{esc(meta.title)}</span>'
+    if p.section:
+        head += f' <span class="section">{esc(p.section)}</span>'
+    head += "</div>"
+    body = (
+        f'<span class="ctx">{"…" if p.start - len(ctx.before) > 0 else ""}{esc(ctx.before)}</span>'
+        f'<mark class="cited">{esc(p.text)}</mark>'
+        f'<span class="ctx">{esc(ctx.after)}{"…" if p.end + len(ctx.after) < len(ctx.document.text) else ""}</span>'
+    )
+    foot = f"<code>{esc(p.id)}</code> · characters {p.start}–{p.end}"
+    if meta.url:
+        foot += " · " + link(meta.url, "open source")
+    return f'<div class="card">{head}<div class="passage">{body}</div><div class="card-foot">{foot}</div></div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="error">{esc(message)}</div>'
