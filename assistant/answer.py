@@ -9,7 +9,7 @@ from collections.abc import Callable
 from assistant.config import AnswerSettings
 from assistant.rerank import ARTICLE_WORDS, MONTHS, QUANTITY, TIME, YEAR, Candidate, quantities
 from assistant.store import StoredDocument
-from assistant.text import STOPWORDS, stem
+from assistant.text import STOPWORDS, own_words, stem
 from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage
 
 NO_ANSWER = "The sources I have do not answer this question."
@@ -17,9 +17,7 @@ NO_ANSWER = "The sources I have do not answer this question."
 
 def question_entities(question: str) -> list[str]:
     """Capitalised words and years in a question (not its first word): the names it is about."""
-    # Terms a follow-up borrowed from earlier turns come in a closing parenthesis; skip them.
-    question = re.sub(r"\s*\([^()]*\)\s*$", "", question)
-    tokens = re.findall(r"[A-Za-z][\w'’-]*|\d{4}", question)
+    tokens = re.findall(r"[A-Za-z][\w'’-]*|\d{4}", own_words(question))
     out = []
     for i, tok in enumerate(tokens):
         if tok.isdigit() or (i > 0 and tok[0].isupper() and tok.lower() not in STOPWORDS):
@@ -43,7 +41,8 @@ class ExtractiveAnswerer:
     ) -> Answer:
         settings = self.settings
         fitting = [c for c in candidates if fits_question(question, c.text)]
-        if not fitting or fitting[0].score < settings.min_score:
+        # Ranking a just-quoted sentence lower must not turn a follow-up into an abstention.
+        if not fitting or fitting[0].score + fitting[0].repeat_penalty < settings.min_score:
             return abstention(question, passages)
         best = fitting[0]
         chosen = [best]
@@ -91,6 +90,7 @@ def _needs(
 
 def fits_question(question: str, sentence: str) -> bool:
     """A question asking how many or when needs a figure or a date in its answer."""
+    question = own_words(question)
     if QUANTITY.search(question) and not quantities(sentence):
         return False
     return not (TIME.search(question) and not (YEAR.search(sentence) or MONTHS.search(sentence)))

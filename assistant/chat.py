@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.api import Assistant
-from assistant.text import QUESTION_WORDS, STOPWORDS
+from assistant.text import QUESTION_WORDS, STOPWORDS, own_words
 from assistant.types import Answer
 
 _ANAPHORA = re.compile(
@@ -85,11 +85,13 @@ class KeywordRewriter:
     def rewrite(self, question: str, history: list[Turn]) -> str:
         if not history or not is_followup(question):
             return question
-        last = history[-1]
+        # The topic is set by the last question that stood on its own; later follow-ups add
+        # only the names they brought in ("What about Central Asia?").
+        anchor = max((i for i, t in enumerate(history) if t.standalone == t.question), default=0)
+        context = salient_terms(history[anchor].question)
+        for turn in history[anchor + 1 :]:
+            context += [t for t in salient_terms(own_words(turn.question)) if t[0].isupper()]
         present = question.lower()
-        # The previous question names the topic (its borrowed terms included, so a chain of
-        # follow-ups keeps it); the previous answer's wording would pull back the same sentence.
-        context = salient_terms(last.standalone)
         extra: list[str] = []
         for term in context:
             if term.lower() not in present and term.lower() not in (e.lower() for e in extra):

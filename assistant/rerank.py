@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.store import StoredDocument
-from assistant.text import STOPWORDS, numbers, stem, terms, words
+from assistant.text import STOPWORDS, numbers, own_words, stem, terms, words
 from assistant.types import ScoredPassage
 
 QUANTITY = re.compile(
@@ -92,6 +92,7 @@ class Candidate:
     text: str
     score: float
     vector: np.ndarray | None
+    repeat_penalty: float = 0.0  # included in `score`
 
 
 def overlap(q_terms: dict[str, float], s_terms: set[str]) -> float:
@@ -144,10 +145,11 @@ class SentenceScorer:
         lose some score."""
         q_terms = self.question_terms(question)
         q_mass = sum(q_terms.values()) or 1.0
-        wants_number = bool(QUANTITY.search(question))
-        wants_time = bool(TIME.search(question))
-        wants_article = bool(ARTICLE_WORDS.search(question))
-        q_years = set(YEAR.findall(question))
+        own = own_words(question)  # what kind of fact is asked comes from the user's words
+        wants_number = bool(QUANTITY.search(own))
+        wants_time = bool(TIME.search(own))
+        wants_article = bool(ARTICLE_WORDS.search(own))
+        q_years = set(YEAR.findall(own))
         out: list[Candidate] = []
         for rank, sp in enumerate(passages):
             p = sp.passage
@@ -181,10 +183,9 @@ class SentenceScorer:
                     score -= P_WRONGYEAR
                 if len(text) < 25:
                     score -= P_SHORT
-                if avoid and (p.id, span[0]) in avoid:
-                    score -= P_REPEAT
+                repeat = P_REPEAT if avoid and (p.id, span[0]) in avoid else 0.0
                 vec = vecs[i] if vecs is not None else None
-                out.append(Candidate(sp, i, span, text, score, vec))
+                out.append(Candidate(sp, i, span, text, score - repeat, vec, repeat))
         out.sort(key=lambda c: -c.score)
         return out
 
