@@ -145,11 +145,11 @@ class SentenceScorer:
         lose some score."""
         q_terms = self.question_terms(question)
         q_mass = sum(q_terms.values()) or 1.0
-        own = own_words(question)  # what kind of fact is asked comes from the user's words
-        wants_number = bool(QUANTITY.search(own))
-        wants_time = bool(TIME.search(own))
-        wants_article = bool(ARTICLE_WORDS.search(own))
-        q_years = set(YEAR.findall(own))
+        asked = own_words(question)  # what kind of fact is asked comes from the user's words
+        wants_number = bool(QUANTITY.search(asked))
+        wants_time = bool(TIME.search(asked))
+        wants_article = bool(ARTICLE_WORDS.search(asked))
+        q_years = set(YEAR.findall(asked))
         out: list[Candidate] = []
         for rank, sp in enumerate(passages):
             p = sp.passage
