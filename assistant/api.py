@@ -111,11 +111,13 @@ class Assistant:
     def snapshot(self) -> IndexSnapshot:
         """The loaded index, reloaded when another process has changed it since."""
         with self._lock:
-            token = self.store.change_token()
+            generation = self._snapshot.generation if self._snapshot else None
+            token = self.store.change_token(generation)
             if self._snapshot is None or token != self._token:
-                self._snapshot = self.store.open()
-                self._retriever = HybridRetriever(self._snapshot, self.settings.retrieval)
-                self._token = token
+                snapshot = self.store.open()
+                self._snapshot = snapshot
+                self._retriever = HybridRetriever(snapshot, self.settings.retrieval)
+                self._token = self.store.change_token(snapshot.generation)
             return self._snapshot
 
     def retriever(self) -> HybridRetriever:
@@ -155,9 +157,8 @@ class Assistant:
         vector = self.embed_query(text)
         t1 = time.perf_counter()
         found = retriever.retrieve(text, vector, max(k, self.settings.retrieval.rerank_depth))
-        vectors = snapshot.chroma.sentence_vectors([sp.passage for sp in found])
-        p_vectors = snapshot.chroma.passage_vectors([sp.passage.id for sp in found])
-        scorer = SentenceScorer(retriever.lexical.idf)
+        p_vectors, vectors = snapshot.vectors([sp.passage.id for sp in found])
+        scorer = SentenceScorer(retriever.lexical.idf, snapshot.cache.setdefault("terms", {}))
         candidates = scorer.score(text, vector, found, vectors, p_vectors, snapshot.docs, avoid)
         passages = rerank(found, candidates)[:k]
         t2 = time.perf_counter()

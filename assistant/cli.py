@@ -454,6 +454,122 @@ def serve(ctx: click.Context, host: str, port: int, concurrency: int) -> None:
         app.close()
 
 
+@cli.command(name="eval")
+@click.option(
+    "--questions",
+    "questions",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="JSONL question set (repeatable; default: evals/data/gold.jsonl).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for run folders (default: evals/runs).",
+)
+@click.option(
+    "--compare",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A previous run folder (default: the latest one in --out).",
+)
+@click.option("--no-compare", is_flag=True, help="Do not compare with a previous run.")
+@click.option(
+    "--fail-under",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Exit 1 when METRIC is below VALUE (repeatable).",
+)
+@click.option(
+    "--fail-over",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Exit 1 when METRIC is above VALUE, for lower-is-better metrics.",
+)
+@click.option(
+    "--baseline/--no-baseline",
+    default=True,
+    show_default=True,
+    help="Also run LlamaIndex's default recipe on the same questions.",
+)
+@click.pass_context
+def eval_command(
+    ctx: click.Context,
+    questions: tuple[Path, ...],
+    as_json: bool,
+    out: Path | None,
+    compare: Path | None,
+    no_compare: bool,
+    fail_under: tuple[str, ...],
+    fail_over: tuple[str, ...],
+    baseline: bool,
+) -> None:
+    """Measure answer quality on a gold question set and write a report with plots.
+
+    \b
+    Writes a run folder: items.jsonl, summary.json, report.md and PNG plots.
+    Exit code 1 when a --fail-under / --fail-over gate fails.
+    Examples:
+      assistant eval
+      assistant eval --json --no-baseline
+      assistant eval --fail-under hit_at_1=0.8 --fail-over over_refusal=0.05
+      assistant eval --questions my-questions.jsonl --compare evals/runs/20261128-101500-extractive-abc123
+    """
+    from evals.run import DEFAULT_RUNS, parse_gates, run_eval
+
+    gates = parse_gates(fail_under, fail_over)
+    assistant = _ready(ctx)
+    run = run_eval(
+        assistant,
+        question_files=list(questions),
+        out_root=out or DEFAULT_RUNS,
+        compare=None if no_compare else compare,
+        compare_latest=not no_compare,
+        gates=gates,
+        baseline=baseline,
+        progress=_progress,
+    )
+    summary = run.summary
+    if as_json:
+        _emit_json({**summary, "run_dir": str(run.folder)})
+    else:
+        from evals.report import LABELS
+
+        base = summary.get("baseline", {}).get("metrics", {})
+        click.echo(f"{'metric':<22}{'assistant':>10}" + (f"{'baseline':>11}" if base else ""))
+        for key, label in LABELS.items():
+            value = summary.get(key)
+            row = f"{label:<22}{'–' if value is None else f'{value:.3f}':>10}"
+            if base:
+                b = base.get(key)
+                row += f"{'–' if b is None else f'{b:.3f}':>11}"
+            click.echo(row)
+        click.echo(
+            f"{'latency p50/p95 ms':<22}{summary['latency_p50_ms']:>5.0f}/{summary['latency_p95_ms']:<4.0f}"
+        )
+        click.echo(
+            f"{'answer words':<22}{summary['answer_words']:>10.1f}"
+            + (f"{base['answer_words']:>11.1f}" if base else "")
+        )
+        comp = summary.get("compare")
+        if comp:
+            click.echo(
+                f"Against {comp['run']}: {len(comp['newly_failing'])} newly failing, {len(comp['newly_passing'])} newly passing."
+            )
+        click.echo(f"Report: {run.folder / 'report.md'}")
+    failed = run.failed_gates
+    for g in failed:
+        click.secho(
+            f"Gate failed: {g['metric']} = {g['value']} (required {g['op']} {g['threshold']})",
+            err=True,
+            fg="red",
+        )
+    if failed:
+        ctx.exit(1)
+
+
 def main() -> None:
     cli(prog_name="assistant")
 

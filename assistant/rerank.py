@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from assistant.store import StoredDocument
 from assistant.text import STOPWORDS, numbers, own_words, stem, terms, words
-from assistant.types import ScoredPassage
+from assistant.types import Passage, ScoredPassage
 
 QUANTITY = re.compile(
     r"\b(how (many|much|large|big|high|deep|tall|wide|old|heavy|often|expensive)|"
@@ -79,7 +80,7 @@ IdfFn = Callable[[str], float]
 # logistic model on the same features did no better under cross-validation.
 W_SENTENCE, W_PASSAGE, W_TERMS, W_CONTEXT = 0.45, 0.15, 0.10, 0.20
 W_RANK, W_ARTICLE = 0.005, 0.15
-P_NO_FIGURE, P_NO_DATE, P_WRONGYEAR, P_SHORT, P_REPEAT = 0.06, 0.06, 0.10, 0.10, 0.15
+P_NO_FIGURE, P_NO_DATE, P_WRONG_YEAR, P_SHORT, P_REPEAT = 0.06, 0.06, 0.10, 0.10, 0.15
 
 
 @dataclass
@@ -95,18 +96,46 @@ class Candidate:
     repeat_penalty: float = 0.0  # included in `score`
 
 
-def overlap(q_terms: dict[str, float], s_terms: set[str]) -> float:
-    """Weight of the question terms found in a sentence; a shared prefix of four or more
-    letters ("deep"/"deepest", "russia"/"russian") counts for most of an exact match."""
+class TermBag:
+    """The stemmed terms of a text, indexed by their first four letters for prefix matches."""
+
+    __slots__ = ("prefixes", "terms")
+
+    def __init__(self, terms_: set[str]) -> None:
+        self.terms = terms_
+        self.prefixes: dict[str, list[str]] = {}
+        for t in terms_:
+            if len(t) >= 4:
+                self.prefixes.setdefault(t[:4], []).append(t)
+
+    def __or__(self, other: TermBag) -> TermBag:
+        return TermBag(self.terms | other.terms)
+
+
+def overlap(q_terms: dict[str, float], bag: TermBag) -> float:
+    """Weight of the question terms found in a text; a shared prefix of four or more letters
+    ("deep"/"deepest", "russia"/"russian") counts for most of an exact match."""
     total = 0.0
     for t, w in q_terms.items():
-        if t in s_terms:
+        if t in bag.terms:
             total += w
         elif len(t) >= 4 and any(
-            len(s) >= 4 and (s.startswith(t) or t.startswith(s)) for s in s_terms
+            s.startswith(t) or t.startswith(s) for s in bag.prefixes.get(t[:4], ())
         ):
             total += 0.7 * w
     return total
+
+
+@dataclass
+class _Analysed:
+    """What the scorer needs of a passage that does not depend on the question."""
+
+    context: TermBag
+    sentences: list[TermBag]
+    anaphoric: list[bool]
+    has_quantity: list[bool]
+    dated: list[bool]
+    numbers: list[set[str]]
 
 
 def quantities(text: str) -> set[str]:
@@ -119,8 +148,25 @@ class SentenceScorer:
     """Scores sentences by embedding similarity, weighted shared terms (in the sentence and in
     its passage), and whether the sentence holds the kind of fact the question asks for."""
 
-    def __init__(self, idf: IdfFn) -> None:
+    def __init__(self, idf: IdfFn, cache: dict[str, Any] | None = None) -> None:
         self.idf = idf
+        self.cache: dict[str, Any] = {} if cache is None else cache
+
+    def analyse(self, passage: Passage, title: str) -> _Analysed:
+        """Term sets and fact markers of a passage, computed once per index snapshot."""
+        found = self.cache.get(passage.id)
+        if found is None:
+            texts = passage.sentence_texts()
+            found = _Analysed(
+                context=TermBag(set(terms(f"{title} {passage.section} {passage.text}"))),
+                sentences=[TermBag(set(terms(t))) for t in texts],
+                anaphoric=[bool(_ANAPHOR_START.match(t)) for t in texts],
+                has_quantity=[bool(quantities(t)) for t in texts],
+                dated=[bool(YEAR.search(t) or MONTHS.search(t)) for t in texts],
+                numbers=[numbers(t) for t in texts],
+            )
+            self.cache[passage.id] = found
+        return found
 
     def question_terms(self, question: str) -> dict[str, float]:
         out = {}
@@ -154,38 +200,36 @@ class SentenceScorer:
         for rank, sp in enumerate(passages):
             p = sp.passage
             doc = docs.get(p.doc_id)
-            title = doc.meta.title if doc else ""
-            context = set(terms(f"{title} {p.section} {p.text}"))
-            lex_p = overlap(q_terms, context) / q_mass
+            info = self.analyse(p, doc.meta.title if doc else "")
+            lex_p = overlap(q_terms, info.context) / q_mass
             p_vec = passage_vectors.get(p.id)
             sem_p = float(p_vec @ query_vector) if p_vec is not None else 0.0
             vecs = sentence_vectors.get(p.id)
-            previous: set[str] = set()
+            sims = vecs @ query_vector if vecs is not None else None
             is_article = doc is not None and doc.meta.kind == "article"
             bonus = W_ARTICLE if wants_article and is_article else 0.0
             base = W_PASSAGE * sem_p + W_CONTEXT * lex_p - W_RANK * rank + bonus
-            for i, (text, span) in enumerate(zip(p.sentence_texts(), p.sentences, strict=True)):
-                own = set(terms(text))
-                lex_s = overlap(q_terms, own) / q_mass
-                if _ANAPHOR_START.match(text):
+            texts = p.sentence_texts()
+            for i, span in enumerate(p.sentences):
+                lex_s = overlap(q_terms, info.sentences[i]) / q_mass
+                if info.anaphoric[i] and i > 0:
                     # "It is the deepest lake": what "it" is lives in the sentence before,
                     # whose words count half.
-                    carried = overlap(q_terms, own | previous) / q_mass
+                    carried = overlap(q_terms, info.sentences[i] | info.sentences[i - 1]) / q_mass
                     lex_s += 0.5 * (carried - lex_s)
-                previous = own
-                sem = float(vecs[i] @ query_vector) if vecs is not None else 0.0
+                sem = float(sims[i]) if sims is not None else 0.0
                 score = base + W_SENTENCE * sem + W_TERMS * lex_s
-                if wants_number and not quantities(text):
+                if wants_number and not info.has_quantity[i]:
                     score -= P_NO_FIGURE
-                if wants_time and not (YEAR.search(text) or MONTHS.search(text)):
+                if wants_time and not info.dated[i]:
                     score -= P_NO_DATE
-                if q_years and not q_years & numbers(text):
-                    score -= P_WRONGYEAR
-                if len(text) < 25:
+                if q_years and not q_years & info.numbers[i]:
+                    score -= P_WRONG_YEAR
+                if len(texts[i]) < 25:
                     score -= P_SHORT
                 repeat = P_REPEAT if avoid and (p.id, span[0]) in avoid else 0.0
                 vec = vecs[i] if vecs is not None else None
-                out.append(Candidate(sp, i, span, text, score - repeat, vec, repeat))
+                out.append(Candidate(sp, i, span, texts[i], score - repeat, vec, repeat))
         out.sort(key=lambda c: -c.score)
         return out
 

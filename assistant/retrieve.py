@@ -59,6 +59,13 @@ class HybridRetriever:
         self.snapshot = snapshot
         self.settings = settings
 
+    def _dedupe_key(self, passage: Passage) -> str:
+        keys = self.snapshot.cache.setdefault("dedupe", {})
+        key = keys.get(passage.id)
+        if key is None:
+            key = keys[passage.id] = normalize_for_match(passage.text)
+        return key
+
     @cached_property
     def lexical(self) -> LexicalIndex:
         titles = {d.id: d.meta.title for d in self.snapshot.docs.values()}
@@ -72,12 +79,16 @@ class HybridRetriever:
         n = max(self.settings.candidates, k)
         dense = [
             (pid, sim)
-            for pid, sim in self.snapshot.chroma.dense_search(query_vector, n)
+            for pid, sim in self.snapshot.chroma.dense_search(
+                query_vector, n, len(self.snapshot.passages)
+            )
             if pid in self.snapshot.by_id
         ]
         sentences: list[tuple[str, float]] = []
         seen_pids: set[str] = set()
-        for pid, _, sim in self.snapshot.chroma.sentence_search(query_vector, n * 3):
+        for pid, _, sim in self.snapshot.chroma.sentence_search(
+            query_vector, n * 3, self.snapshot.sentence_count
+        ):
             if pid in self.snapshot.by_id and pid not in seen_pids:
                 seen_pids.add(pid)
                 sentences.append((pid, sim))
@@ -102,7 +113,7 @@ class HybridRetriever:
         out: list[ScoredPassage] = []
         seen: set[str] = set()
         for item in ranked:
-            key = normalize_for_match(item.passage.text)
+            key = self._dedupe_key(item.passage)
             if key in seen:
                 continue
             seen.add(key)

@@ -232,13 +232,13 @@ class ChromaIndex:
             docs[p.doc_id].passage_ids.append(p.id)
         return docs, passages
 
-    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(passage id, cosine similarity) of the nearest passages.
+    def dense_search(self, vector: np.ndarray, k: int, total: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the nearest passages (`total`: how many there are).
 
         Queries Chroma directly: going through llama-index here would import all of
         llama_index.core (1.5 s on a cold start) and rebuild a node per hit for nothing."""
         col = self.collection(PASSAGES)
-        n = min(k, col.count())
+        n = min(k, total)
         if n <= 0:
             return []
         got = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
@@ -246,10 +246,12 @@ class ChromaIndex:
             (pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0], strict=True)
         ]
 
-    def sentence_search(self, vector: np.ndarray, k: int) -> list[tuple[str, int, float]]:
+    def sentence_search(
+        self, vector: np.ndarray, k: int, total: int
+    ) -> list[tuple[str, int, float]]:
         """(passage id, sentence index, cosine similarity) of the nearest sentences."""
         col = self.collection(SENTENCES)
-        n = min(k, col.count())
+        n = min(k, total)
         if n <= 0:
             return []
         got = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
@@ -377,9 +379,25 @@ class IndexSnapshot:
     passages: list[Passage]
     chroma: ChromaIndex
     by_id: dict[str, Passage] = field(default_factory=dict)
+    # Derived per-passage data (term sets, vectors) kept for the life of the snapshot.
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_id = {p.id: p for p in self.passages}
+        self.sentence_count = sum(len(p.sentences) for p in self.passages)
+
+    def vectors(self, ids: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Passage and sentence vectors of these passages, fetched from Chroma once each."""
+        passage_cache = self.cache.setdefault("passage_vectors", {})
+        sentence_cache = self.cache.setdefault("sentence_vectors", {})
+        missing = [i for i in ids if i not in passage_cache]
+        if missing:
+            passage_cache.update(self.chroma.passage_vectors(missing))
+            sentence_cache.update(self.chroma.sentence_vectors([self.by_id[i] for i in missing]))
+        return (
+            {i: passage_cache[i] for i in ids if i in passage_cache},
+            {i: sentence_cache[i] for i in ids if i in sentence_cache},
+        )
 
     def passage(self, passage_id: str) -> Passage | None:
         return self.by_id.get(passage_id)
@@ -488,13 +506,15 @@ class IndexStore:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def change_token(self) -> tuple[Any, ...]:
-        """Changes whenever a writer finishes; long-lived readers compare it to reload."""
+    def change_token(self, generation: str | None = None) -> tuple[Any, ...]:
+        """Changes whenever a writer finishes; long-lived readers compare it to reload.
+        Stats only (no reads): it runs before every question."""
         out: list[Any] = []
-        for name in ("CURRENT", f"{self.current_generation()}/state.json"):
+        names = ["CURRENT"] + ([f"{generation}/state.json"] if generation else [])
+        for name in names:
             try:
                 st = (self.root / name).stat()
-                out.append((st.st_mtime_ns, st.st_size))
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
             except OSError:
                 out.append(None)
         return tuple(out)

@@ -1,0 +1,227 @@
+"""`assistant eval`: run the gold questions, score them, write the run folder, apply gates."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.api import Assistant
+from assistant.errors import InputError
+from evals import report
+from evals.gold import DEFAULT_GOLD, GoldItem, load_gold
+from evals.metrics import LOWER_IS_BETTER, METRICS, ItemResult, bootstrap_ci, by_tag, summarize
+from evals.runner import run_assistant
+
+DEFAULT_RUNS = Path(__file__).resolve().parent / "runs"
+GATE_METRICS = (*METRICS, "latency_p50_ms", "latency_p95_ms", "answer_words")
+ProgressFactory = Callable[[int, str], AbstractContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A threshold a metric must meet: `>=` for --fail-under, `<=` for --fail-over."""
+
+    metric: str
+    op: str
+    threshold: float
+
+    def check(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return value >= self.threshold if self.op == ">=" else value <= self.threshold
+
+
+def parse_gates(fail_under: Sequence[str] = (), fail_over: Sequence[str] = ()) -> list[Gate]:
+    """Gates from METRIC=VALUE strings; InputError names what is wrong."""
+    gates = []
+    for raw, op in [(g, ">=") for g in fail_under] + [(g, "<=") for g in fail_over]:
+        metric, sep, value = raw.partition("=")
+        metric = metric.strip()
+        flag = "--fail-under" if op == ">=" else "--fail-over"
+        if not sep or metric not in GATE_METRICS:
+            raise InputError(
+                f"{flag} {raw!r}: expected METRIC=VALUE with METRIC one of {', '.join(GATE_METRICS)}.",
+                f"For example: {flag} hit_at_1=0.8",
+            )
+        try:
+            threshold = float(value)
+        except ValueError:
+            raise InputError(f"{flag} {raw!r}: {value!r} is not a number.") from None
+        if op == ">=" and metric in LOWER_IS_BETTER:
+            raise InputError(
+                f"{metric} is better when lower; --fail-under would reward a worse result.",
+                f"Use --fail-over {metric}={value} instead.",
+            )
+        gates.append(Gate(metric, op, threshold))
+    return gates
+
+
+@dataclass
+class EvalRun:
+    folder: Path
+    summary: dict[str, Any]
+    results: list[ItemResult]
+    baseline: list[ItemResult] = field(default_factory=list)
+
+    @property
+    def failed_gates(self) -> list[dict[str, Any]]:
+        return [g for g in self.summary.get("gates", []) if not g["passed"]]
+
+
+def load_items(files: Sequence[Path]) -> list[GoldItem]:
+    items: list[GoldItem] = []
+    seen: set[str] = set()
+    for path in files or [DEFAULT_GOLD]:
+        for item in load_gold(Path(path)):
+            if item.id in seen:
+                raise InputError(f"Question id {item.id!r} appears in more than one file.")
+            seen.add(item.id)
+            items.append(item)
+    return items
+
+
+def latest_run(root: Path, exclude: Path | None = None) -> Path | None:
+    if not root.is_dir():
+        return None
+    runs = sorted(
+        p for p in root.iterdir() if p.is_dir() and (p / "summary.json").exists() and p != exclude
+    )
+    return runs[-1] if runs else None
+
+
+def _with_ci(results: Sequence[ItemResult]) -> tuple[dict[str, Any], dict[str, Any]]:
+    summary = summarize(results)
+    ci = {m: bootstrap_ci(results, m) for m in METRICS}
+    return summary, ci
+
+
+def run_eval(
+    assistant: Assistant,
+    question_files: Sequence[Path] = (),
+    out_root: Path = DEFAULT_RUNS,
+    compare: Path | None = None,
+    compare_latest: bool = True,
+    gates: Sequence[Gate] = (),
+    baseline: bool = True,
+    mode: str = "extractive",
+    progress: ProgressFactory | None = None,
+) -> EvalRun:
+    """Run every item through the public API (and the baseline), write the run folder."""
+    items = load_items(question_files)
+    if compare is not None and not (compare / "items.jsonl").exists():
+        raise InputError(
+            f"{compare} is not an evaluation run folder (no items.jsonl).",
+            "Pass a folder that `assistant eval` wrote.",
+        )
+    previous = compare or (latest_run(out_root) if compare_latest else None)
+    assistant.ensure_index()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{mode}-{assistant.settings.run_hash()[:6]}"
+    out_root.mkdir(parents=True, exist_ok=True)
+    tmp = out_root / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        with _bar(progress, len(items), "Answering gold questions") as bar:
+            results = run_assistant(assistant, items, bar.update)
+        metrics, ci = _with_ci(results)
+        summary: dict[str, Any] = {
+            **metrics,
+            "ci": ci,
+            "by_tag": by_tag(results),
+            "run": {
+                "id": name,
+                "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                "mode": mode,
+                "questions": [str(Path(f)) for f in question_files]
+                or [str(DEFAULT_GOLD.relative_to(DEFAULT_GOLD.parents[2]))],
+                "settings_hash": assistant.settings.run_hash(),
+                "index_generation": assistant.store.current_generation(),
+                "cpu_count": os.cpu_count(),
+            },
+        }
+        base_results: list[ItemResult] = []
+        if baseline:
+            from evals.baseline import Baseline, run_baseline
+
+            with _bar(progress, len(items), "LlamaIndex baseline") as bar:
+                peer = Baseline(assistant.settings, out_root / ".baseline-cache")
+                base_results = run_baseline(peer, items, bar.update)
+            base_metrics, base_ci = _with_ci(base_results)
+            summary["baseline"] = {
+                "metrics": base_metrics,
+                "ci": base_ci,
+                "recipe": "SentenceSplitter(1024, 200) + VectorStoreIndex on Chroma, top-5, top chunk cited whole",
+            }
+            report.write_items(tmp / "baseline-items.jsonl", base_results)
+        if previous is not None:
+            before = report.read_items(previous / "items.jsonl")
+            prev_summary = _read_json(previous / "summary.json")
+            summary["compare"] = {
+                "run": previous.name,
+                "previous": {
+                    k: prev_summary.get(k)
+                    for k in (
+                        *METRICS,
+                        "latency_p50_ms",
+                        "latency_p95_ms",
+                        "answer_words",
+                        "n_items",
+                    )
+                },
+                **report.compare_items(results, before),
+            }
+        summary["gates"] = [
+            {
+                "metric": g.metric,
+                "op": g.op,
+                "threshold": g.threshold,
+                "value": summary.get(g.metric),
+                "passed": g.check(summary.get(g.metric)),
+            }
+            for g in gates
+        ]
+        report.write_items(tmp / "items.jsonl", results)
+        report.plot_metrics(tmp / "metrics.png", summary)
+        report.plot_tags(tmp / "tags.png", summary["by_tag"])
+        if "compare" in summary:
+            report.plot_compare(tmp / "compare.png", summary, summary["compare"]["previous"])
+        report.write_summary(tmp, summary)
+        (tmp / "report.md").write_text(report.markdown(summary, results), encoding="utf-8")
+        folder = out_root / name
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return EvalRun(folder, summary, results, base_results)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class _NullBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> _NullBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _bar(progress: ProgressFactory | None, total: int, desc: str) -> AbstractContextManager[Any]:
+    return progress(total, desc) if progress else _NullBar()
