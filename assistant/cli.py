@@ -517,14 +517,14 @@ def eval_command(
       assistant eval --fail-under hit_at_1=0.8 --fail-over over_refusal=0.05
       assistant eval --questions my-questions.jsonl --compare evals/runs/20261128-101500-extractive-abc123
     """
-    from evals.run import DEFAULT_RUNS, parse_gates, run_eval
+    from evals.run import parse_gates, run_eval
 
     gates = parse_gates(fail_under, fail_over)
     assistant = _ready(ctx)
     run = run_eval(
         assistant,
         question_files=list(questions),
-        out_root=out or DEFAULT_RUNS,
+        out_root=out or Path(assistant.settings.eval_dir),
         compare=None if no_compare else compare,
         compare_latest=not no_compare,
         gates=gates,

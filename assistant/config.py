@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     index_dir: Path = Field(
         default_factory=lambda: _default_dir("index"), description="The persisted index."
     )
+    eval_dir: Path = Field(
+        default_factory=lambda: _default_dir("evals/runs"),
+        description="Where `assistant eval` and the web app's Evals tab write run folders.",
+    )
     embed_model: str = Field(
         DEFAULT_EMBED_MODEL,
         description="Sentence-transformers model: a local folder, or a name found offline.",

@@ -62,9 +62,9 @@ def start_server(
         str(port),
     ]
     handle = log.open("wb")
-    proc = subprocess.Popen(
-        cmd, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-    )
+    # Evaluation runs started from the page go to a folder of the test's own.
+    environment = {**os.environ, "ASSISTANT_EVAL_DIR": str(log.parent / "eval-runs"), **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=environment)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for(url, proc)
@@ -306,6 +306,24 @@ def test_sources_and_lookup_tabs(page) -> None:
     page.click("#find")
     page.wait_for_selector("#support-view .card mark.cited", timeout=30_000)
     shot(page, "lookup-tab")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_evals_tab_runs_the_evaluation_and_shows_the_report(page) -> None:
+    page.get_by_role("tab", name="Evals").click()
+    page.wait_for_selector("#eval-status")
+    assert "No evaluation has run yet" in page.locator("#eval-status").inner_text()
+    page.click("#run-eval")
+    page.wait_for_function(
+        "() => document.querySelector('#eval-status').innerText.includes('hit@1')", timeout=240_000
+    )
+    assert (
+        "| hit@1 |" in page.locator("#eval-report").inner_text()
+        or "hit@1" in page.locator("#eval-report").inner_text()
+    )
+    page.wait_for_selector("img[src*='metrics']", timeout=30_000)
+    shot(page, "evals-tab")
 
 
 @pytest.mark.browser

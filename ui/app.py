@@ -132,6 +132,46 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         except AssistantError as exc:
             return render.error_html(f"{exc.message} {exc.hint or ''}".strip())
 
+    def latest_report() -> tuple[str, str | None, str | None, str]:
+        from evals.run import latest_run
+
+        folder = latest_run(Path(assistant.settings.eval_dir))
+        if folder is None:
+            return "No evaluation has run yet. Press **Run evaluation**.", None, None, ""
+        return _report_view(folder)
+
+    def run_evaluation(
+        with_baseline: bool,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, str | None, str | None, str]:
+        from evals.run import run_eval
+
+        class _Bar:
+            def __init__(self, total: int, desc: str) -> None:
+                self.total, self.desc, self.done = total, desc, 0
+                progress((0, total), desc=desc)
+
+            def update(self, n: int = 1) -> None:
+                self.done += n
+                progress((self.done, self.total), desc=self.desc)
+
+            def __enter__(self) -> _Bar:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                pass
+
+        try:
+            run = run_eval(
+                assistant,
+                out_root=Path(assistant.settings.eval_dir),
+                baseline=with_baseline,
+                progress=_Bar,
+            )
+        except AssistantError as exc:
+            return render.error_html(exc.message), None, None, ""
+        return _report_view(run.folder)
+
     sources = assistant.sources()
     titles = {s.document.id: s.document.meta.title for s in sources}
     with gr.Blocks(title="Cited answers", analytics_enabled=False) as app:
@@ -217,6 +257,24 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         show = gr.Button("Show in context", elem_id="show")
                         context_view = gr.HTML(elem_id="context-view")
 
+            with gr.Tab("Evals", id="evals"):
+                gr.Markdown(
+                    "Runs the gold questions (evals/data/gold.jsonl) through the same API as the "
+                    "chat and scores retrieval, citations, answers and abstention."
+                )
+                with gr.Row():
+                    with_baseline = gr.Checkbox(
+                        label="Also run LlamaIndex's default recipe (slower)", value=False
+                    )
+                    run_button = gr.Button("Run evaluation", variant="primary", elem_id="run-eval")
+                eval_status = gr.Markdown(elem_id="eval-status")
+                with gr.Row():
+                    metrics_plot = gr.Image(label="Metrics", type="filepath", interactive=False)
+                    tags_plot = gr.Image(
+                        label="By kind of question", type="filepath", interactive=False
+                    )
+                eval_report = gr.Markdown(elem_id="eval-report")
+
         outputs = [chatbot, sources_html, box, session_state]
         box.submit(respond, [box, chatbot, session_state], outputs, api_name="ask")
         send.click(respond, [box, chatbot, session_state], outputs, api_visibility="private")
@@ -228,6 +286,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         )
         download.click(export, [session_state], download, api_name="export")
         pick.change(open_document, pick, document_view, api_name="document")
+        eval_outputs = [eval_status, metrics_plot, tags_plot, eval_report]
+        run_button.click(
+            run_evaluation, with_baseline, eval_outputs, api_name="evaluate", concurrency_limit=1
+        )
+        app.load(latest_report, None, eval_outputs, api_visibility="private")
         find.click(find_support, [claim, k], support_view, api_name="cite")
         claim.submit(find_support, [claim, k], support_view, api_visibility="private")
         show.click(show_passage, pid, context_view, api_name="passage")
@@ -243,6 +306,28 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         pid.submit(show_passage, pid, context_view, api_visibility="private")
     app.assistant_theme = theme  # type: ignore[attr-defined]
     return app
+
+
+def _report_view(folder: Path) -> tuple[str, str | None, str | None, str]:
+    """The status line, the two plots and the report text of one run folder."""
+    import json
+
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    status = (
+        f"Run **{folder.name}**: hit@1 {summary['hit_at_1']:.2f}, citation recall "
+        f"{summary['citation_recall']:.2f}, correct refusal {summary['correct_refusal']:.2f}, "
+        f"over-refusal {summary['over_refusal']:.2f}, p50 {summary['latency_p50_ms']:.0f} ms."
+    )
+    text = (folder / "report.md").read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("!["))
+    metrics = folder / "metrics.png"
+    tags = folder / "tags.png"
+    return (
+        status,
+        str(metrics) if metrics.exists() else None,
+        str(tags) if tags.exists() else None,
+        text,
+    )
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -282,6 +367,8 @@ def launch(
         head_paths=[ASSETS / "head.html"],
         footer_links=[],
         max_file_size="1mb",
+        # Only the evaluation reports are served from disk; never the index or the corpus.
+        allowed_paths=[str(Path(assistant.settings.eval_dir).resolve())],
         ssr_mode=False,
     )
     if block:
