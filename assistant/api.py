@@ -7,7 +7,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from assistant.answer import ExtractiveAnswerer
 from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.errors import InputError
+from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
 from assistant.rerank import Candidate, SentenceScorer, rerank
 from assistant.retrieve import HybridRetriever
 from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, StoredDocument, no_progress
@@ -22,6 +25,7 @@ from assistant.text import terms
 from assistant.types import Answer, IndexReport, Passage, ScoredPassage, SupportResult
 from assistant.verify import support
 
+_UNSET = object()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
@@ -89,6 +93,7 @@ class Assistant:
         self._retriever: HybridRetriever | None = None
         self._token: tuple[object, ...] | None = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._llm: Any = _UNSET
 
     # -- index ------------------------------------------------------------------------------
 
@@ -175,25 +180,64 @@ class Assistant:
         return self.search(question, k).passages
 
     def ask(
-        self, question: str, k: int | None = None, avoid: set[tuple[str, int]] | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        avoid: set[tuple[str, int]] | None = None,
+        strict: bool = False,
     ) -> Answer:
         """A short answer whose every sentence cites the passage it came from, or an abstention.
 
         `avoid` holds (passage id, start offset) of sentences to rank lower, such as those
-        the previous turn of a conversation already quoted."""
+        the previous turn of a conversation already quoted. `strict` drops, rather than marks,
+        generated sentences the sources do not support."""
+        answer: Answer | None = None
+        for event in self.ask_stream(question, k, avoid, strict):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        k: int | None = None,
+        avoid: set[tuple[str, int]] | None = None,
+        strict: bool = False,
+    ) -> Iterator[str | Answer]:
+        """Like `ask`, but yields the model's text as it is generated (LLM mode), then the
+        verified Answer, which always comes last."""
         started = time.perf_counter()
         found = self.search(question, k, avoid)
+        docs = self.snapshot().docs
         t0 = time.perf_counter()
-        answerer = ExtractiveAnswerer(self.settings.answer)
-        answer = answerer.answer(
-            found.question, found.candidates, found.passages, self.snapshot().docs
-        )
-        listed = {sp.passage.id for sp in answer.passages}
-        for c in found.candidates:  # a passage cited from below the top k is listed too
-            pid = c.passage.passage.id
-            if pid not in listed and any(x.passage_id == pid for x in answer.citations):
-                listed.add(pid)
-                answer.passages.append(c.passage)
+
+        def extractive(note: str = "") -> Answer:
+            answer = ExtractiveAnswerer(self.settings.answer).answer(
+                found.question, found.candidates, found.passages, docs
+            )
+            answer.note = note
+            return answer
+
+        llm = self.llm()
+        if llm is None:
+            answer = extractive()
+        else:
+            generator = GenerativeAnswerer(
+                llm,
+                self.settings,
+                self.embedder.embed_queries,
+                self.retriever().lexical.idf,
+                self.embedder.count_tokens,
+                lambda ids: self.snapshot().vectors(ids)[1],
+            )
+            answer = extractive("No answer from the model.")
+            for event in generator.stream(found.question, found.passages, docs, extractive, strict):
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    yield event
+        self._list_cited(answer, found)
         t1 = time.perf_counter()
         answer.timings_ms = {
             "embed": round(found.timings_ms["embed"], 2),
@@ -201,7 +245,33 @@ class Assistant:
             "answer": round((t1 - t0) * 1000, 2),
             "total": round((t1 - started) * 1000, 2),
         }
-        return answer
+        yield answer
+
+    @staticmethod
+    def _list_cited(answer: Answer, found: Search) -> None:
+        """A passage cited from below the top k is listed with the retrieved passages too."""
+        listed = {sp.passage.id for sp in answer.passages}
+        for c in found.candidates:
+            pid = c.passage.passage.id
+            if pid not in listed and any(x.passage_id == pid for x in answer.citations):
+                listed.add(pid)
+                answer.passages.append(c.passage)
+
+    def llm(self) -> Any:
+        """The configured language model, built on first use; None in extractive mode."""
+        with self._lock:
+            if self._llm is _UNSET:
+                self._llm = build_llm(self.settings)
+            return self._llm
+
+    def rewriter(self) -> Any:
+        """How follow-ups become standalone questions: the model when one is configured."""
+        from assistant.chat import KeywordRewriter
+
+        llm = self.llm()
+        if llm is None:
+            return KeywordRewriter()
+        return LLMRewriter(llm, KeywordRewriter())
 
     def cite(self, claim: str, k: int = 5) -> list[SupportResult]:
         """The passages that support a claim, best supported first, with their scores."""

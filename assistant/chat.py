@@ -11,6 +11,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -133,25 +134,36 @@ class ChatSession:
         self, assistant: Assistant, rewriter: Rewriter | None = None, session_id: str | None = None
     ) -> None:
         self.assistant = assistant
-        self.rewriter: Rewriter = rewriter or KeywordRewriter()
+        self.rewriter: Rewriter = rewriter or assistant.rewriter()
         self.id = session_id or uuid.uuid4().hex[:12]
         self.turns: list[Turn] = []
 
     def standalone(self, question: str) -> str:
         return self.rewriter.rewrite(question, self.turns)
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, strict: bool = False) -> Answer:
+        answer: Answer | None = None
+        for event in self.ask_stream(question, strict):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, strict: bool = False) -> Iterator[str | Answer]:
+        """The answer to a turn, streamed as `Assistant.ask_stream` streams it; the turn is
+        recorded when the verified answer arrives."""
         text = self.assistant.clean(question)
         standalone = self.assistant.clean(self.standalone(text))
         # A follow-up wants something new: the sentences just quoted rank lower.
         avoid = None
         if standalone != text and self.turns:
             avoid = {(c.passage_id, c.start) for c in self.turns[-1].answer.citations}
-        answer = self.assistant.ask(standalone, avoid=avoid)
-        answer.question = text
-        answer.standalone_question = standalone
-        self.turns.append(Turn(text, standalone, answer))
-        return answer
+        for event in self.assistant.ask_stream(standalone, avoid=avoid, strict=strict):
+            if isinstance(event, Answer):
+                event.question = text
+                event.standalone_question = standalone
+                self.turns.append(Turn(text, standalone, event))
+            yield event
 
     def reset(self) -> None:
         self.turns = []

@@ -78,7 +78,7 @@ def _ready(ctx: click.Context) -> Any:
     if not assistant.store.exists():
         click.echo(f"No index yet at {assistant.settings.index_dir}; building it now.", err=True)
         _report(assistant.index(progress=_progress), err=True)
-    elif not assistant.store.is_up_to_date():
+    elif assistant.store.state() and not assistant.store.is_up_to_date():
         click.echo(
             "Note: the corpus changed since the last index run; run `assistant index` to "
             "include the changes.",
@@ -100,6 +100,17 @@ def _ready(ctx: click.Context) -> Any:
 )
 @click.option("--embed-model", help="Embedding model folder or name [env ASSISTANT_EMBED_MODEL].")
 @click.option("--chroma-url", help="Chroma server, http://host:port [env ASSISTANT_CHROMA_URL].")
+@click.option(
+    "--llm",
+    type=click.Choice(["none", "openai-compatible", "llama-cpp"]),
+    help="Answer with a language model [env ASSISTANT_LLM].",
+)
+@click.option(
+    "--llm-url",
+    help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 [env ASSISTANT_LLM_URL].",
+)
+@click.option("--llm-model", help="Model name on that server [env ASSISTANT_LLM_MODEL].")
+@click.option("--llm-path", help="GGUF file for --llm llama-cpp [env ASSISTANT_LLM_PATH].")
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -107,6 +118,10 @@ def cli(
     index_dir: Path | None,
     embed_model: str | None,
     chroma_url: str | None,
+    llm: str | None,
+    llm_url: str | None,
+    llm_model: str | None,
+    llm_path: str | None,
 ) -> None:
     """Ask questions about an article and its sources; every sentence of an answer is cited.
 
@@ -120,6 +135,7 @@ def cli(
       assistant add report.pdf --title "Annual report" --url https://example.org/report
       assistant index --rebuild
       assistant sources
+      ASSISTANT_LLM=openai-compatible ASSISTANT_LLM_URL=http://127.0.0.1:8080/v1 assistant ask "..."
     """
     overrides: dict[str, Any] = {}
     if corpus is not None:
@@ -130,6 +146,14 @@ def cli(
         overrides["embed_model"] = embed_model
     if chroma_url:
         overrides["chroma_url"] = chroma_url
+    for key, value in (
+        ("llm", llm),
+        ("llm_url", llm_url),
+        ("llm_model", llm_model),
+        ("llm_path", llm_path),
+    ):
+        if value:
+            overrides[key] = value
     ctx.ensure_object(dict)["overrides"] = overrides
 
 
@@ -177,24 +201,44 @@ def index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
     default=None,
     help="Passages to retrieve (default 5).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="With a model: drop sentences the sources do not support (default: mark them).",
+)
 @click.pass_context
-def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None) -> None:
+def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None, strict: bool) -> None:
     """Answer QUESTION from the corpus, citing the source of every sentence.
 
     \b
+    With a language model configured (--llm), the answer streams as it is written and is then
+    checked sentence by sentence against the passages it cites.
     Examples:
       assistant ask "Which treaties ceded territory to the Russian Empire?"
       assistant ask "What share of Russia's imports comes from China?" --json -k 8
+      assistant --llm llama-cpp --llm-path model.gguf ask "What is the Middle Corridor?" --strict
     """
     from assistant.render import answer_text
+    from assistant.types import Answer
 
     assistant = _assistant(ctx)
     assistant.clean(question)  # reject bad input before any index work
-    answer = _ready(ctx).ask(question, k=top_k)
+    ready = _ready(ctx)
+    answer: Answer | None = None
+    streamed = False
+    for event in ready.ask_stream(question, k=top_k, strict=strict):
+        if isinstance(event, Answer):
+            answer = event
+        elif not as_json and sys.stdout.isatty():
+            click.echo(event, nl=False)
+            streamed = True
+    assert answer is not None
     if as_json:
         _emit_json(answer.to_dict())
-    else:
-        click.echo(answer_text(answer))
+        return
+    if streamed:
+        click.echo("\n\nChecked against the sources:")
+    click.echo(answer_text(answer))
 
 
 @cli.command()
@@ -494,6 +538,13 @@ def serve(ctx: click.Context, host: str, port: int, concurrency: int) -> None:
     show_default=True,
     help="Also run LlamaIndex's default recipe on the same questions.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["extractive", "llm"]),
+    default="extractive",
+    show_default=True,
+    help="llm: answer with the configured model; the report shows extractive mode beside it.",
+)
 @click.pass_context
 def eval_command(
     ctx: click.Context,
@@ -505,6 +556,7 @@ def eval_command(
     fail_under: tuple[str, ...],
     fail_over: tuple[str, ...],
     baseline: bool,
+    mode: str,
 ) -> None:
     """Measure answer quality on a gold question set and write a report with plots.
 
@@ -529,30 +581,26 @@ def eval_command(
         compare_latest=not no_compare,
         gates=gates,
         baseline=baseline,
+        mode=mode,
         progress=_progress,
     )
     summary = run.summary
     if as_json:
         _emit_json({**summary, "run_dir": str(run.folder)})
     else:
-        from evals.report import LABELS
+        from evals.report import LABELS, peers
 
-        base = summary.get("baseline", {}).get("metrics", {})
-        click.echo(f"{'metric':<22}{'assistant':>10}" + (f"{'baseline':>11}" if base else ""))
-        for key, label in LABELS.items():
-            value = summary.get(key)
-            row = f"{label:<22}{'–' if value is None else f'{value:.3f}':>10}"
-            if base:
-                b = base.get(key)
-                row += f"{'–' if b is None else f'{b:.3f}':>11}"
-            click.echo(row)
-        click.echo(
-            f"{'latency p50/p95 ms':<22}{summary['latency_p50_ms']:>5.0f}/{summary['latency_p95_ms']:<4.0f}"
-        )
-        click.echo(
-            f"{'answer words':<22}{summary['answer_words']:>10.1f}"
-            + (f"{base['answer_words']:>11.1f}" if base else "")
-        )
+        others = [(label.split()[0], peer["metrics"]) for label, peer, _ in peers(summary)]
+        click.echo(f"{'metric':<22}{mode:>11}" + "".join(f"{name:>12}" for name, _ in others))
+        rows = [(label, key, "{:.3f}") for key, label in LABELS.items()] + [
+            ("latency p50 ms", "latency_p50_ms", "{:.1f}"),
+            ("latency p95 ms", "latency_p95_ms", "{:.1f}"),
+            ("answer words", "answer_words", "{:.1f}"),
+        ]
+        for label, key, fmt in rows:
+            cells = [summary.get(key)] + [m.get(key) for _, m in others]
+            text = ["–" if v is None else fmt.format(v) for v in cells]
+            click.echo(f"{label:<22}{text[0]:>11}" + "".join(f"{t:>12}" for t in text[1:]))
         comp = summary.get("compare")
         if comp:
             click.echo(

@@ -103,6 +103,17 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="http://host:port of a Chroma server; unset keeps the embedded store."
     )
+    llm: Literal["none", "openai-compatible", "llama-cpp"] = Field(
+        "none", description="Answer with a language model; `none` keeps the extractive answerer."
+    )
+    llm_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server (…/v1).")
+    llm_model: str | None = Field(None, description="Model name to ask the server for.")
+    llm_api_key: str | None = Field(None, description="API key, when the server needs one.")
+    llm_path: str | None = Field(None, description="GGUF file for the llama-cpp backend.")
+    llm_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for the model.")
+    llm_max_tokens: int = Field(256, ge=16, le=8192, description="Longest answer, in tokens.")
+    llm_context_window: int = Field(2048, ge=512, le=1_000_000, description="Model's window.")
+    llm_temperature: float = Field(0.1, ge=0, le=2)
     auth: str | None = Field(
         None, description="user:password to require a login in the web app; unset, no login."
     )
@@ -110,7 +121,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
 
-    @field_validator("chroma_url", "auth")
+    @field_validator("chroma_url", "auth", "llm_url", "llm_model", "llm_api_key", "llm_path")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

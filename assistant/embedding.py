@@ -266,6 +266,14 @@ class Embedder:
                 self._numpy = NumpyEncoder(self.path, tok, self.max_seq_length)
             return self._numpy
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for several short texts (claims to check), with the query runtime."""
+        if self.query_runtime == "numpy":
+            encoder = self.numpy_encoder()
+            if encoder is not None and texts:
+                return encoder.encode(list(texts))
+        return self.embed(texts)
+
     def embed_query(self, text: str) -> np.ndarray:
         """One unit vector for a question or claim."""
         if self.query_runtime == "numpy":

@@ -144,6 +144,44 @@ class ChromaIndex:
             ) from None
         return cls(client, prefix)
 
+    POINTER = "assistant-pointer"
+
+    def pointer(self) -> dict[str, Any]:
+        """The live generation recorded on a server ({} when there is none)."""
+        try:
+            col = self.client.get_collection(self.POINTER, embedding_function=None)
+        except Exception:
+            return {}
+        return dict(col.metadata or {})
+
+    def set_pointer(self, generation: str, info: dict[str, Any]) -> None:
+        """Switch every reader of the server to `generation` (one metadata write)."""
+        col = self.client.get_or_create_collection(self.POINTER, embedding_function=None)
+        col.modify(
+            metadata={
+                "current": generation,
+                "info": json.dumps(info),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
+
+    def touch_pointer(self) -> None:
+        """Tell readers on other machines that the live generation changed in place."""
+        meta = self.pointer()
+        if meta.get("current"):
+            col = self.client.get_collection(self.POINTER, embedding_function=None)
+            col.modify(metadata={**meta, "updated": f"{time.time():.6f}"})
+
+    def drop_generations(self, keep: set[str]) -> None:
+        """Delete the collections of generations not in `keep`."""
+        for col in self.client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if name.startswith("assistant-gen-"):
+                generation = name[len("assistant-") :].rsplit("-", 1)[0]
+                if generation not in keep:
+                    with suppress(Exception):
+                        self.client.delete_collection(name)
+
     def collection(self, name: str, create: bool = False) -> Any:
         if name not in self._collections:
             full = f"{self.prefix}{name}"
@@ -413,6 +451,7 @@ class IndexStore:
         self.settings = settings
         self.root = Path(settings.index_dir)
         self._embedder = embedder
+        self._pointer: tuple[float, dict[str, Any]] | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -423,6 +462,8 @@ class IndexStore:
     # -- layout -----------------------------------------------------------------------------
 
     def current_generation(self) -> str | None:
+        if self.settings.chroma_url:
+            return self._server_pointer().get("current")
         path = self.root / "CURRENT"
         try:
             name = path.read_text().strip()
@@ -432,11 +473,31 @@ class IndexStore:
             raise IndexStateError(f"Cannot read {path}: {exc.strerror}.", REBUILD_HINT) from None
         return name or None
 
+    def _server_pointer(self, max_age: float = 0.0) -> dict[str, Any]:
+        """On a Chroma server the live generation and its info are kept in the server itself,
+        so every process (on any machine) sharing the server sees the same index."""
+        now = time.monotonic()
+        cached = self._pointer
+        if cached is not None and now - cached[0] <= max_age:
+            return cached[1]
+        assert self.settings.chroma_url
+        meta = ChromaIndex.remote(self.settings.chroma_url).pointer()
+        self._pointer = (now, meta)
+        return meta
+
     def exists(self) -> bool:
         gen = self.current_generation()
-        return bool(gen) and (self.root / gen / "index.json").exists()  # type: ignore[operator]
+        if not gen:
+            return False
+        if self.settings.chroma_url:
+            return True
+        return (self.root / gen / "index.json").exists()
 
     def _info(self, gen: str) -> dict[str, Any]:
+        if self.settings.chroma_url:
+            pointer = self._server_pointer()
+            if pointer.get("current") == gen and pointer.get("info"):
+                return dict(json.loads(pointer["info"]))
         path = self.root / gen / "index.json"
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
@@ -509,6 +570,9 @@ class IndexStore:
     def change_token(self, generation: str | None = None) -> tuple[Any, ...]:
         """Changes whenever a writer finishes; long-lived readers compare it to reload.
         Stats only (no reads): it runs before every question."""
+        if self.settings.chroma_url:
+            pointer = self._server_pointer(max_age=5.0)
+            return (pointer.get("current"), pointer.get("updated"))
         out: list[Any] = []
         names = ["CURRENT"] + ([f"{generation}/state.json"] if generation else [])
         for name in names:
@@ -599,6 +663,9 @@ class IndexStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         old = self.current_generation()
+        if self.settings.chroma_url:
+            ChromaIndex.remote(self.settings.chroma_url).set_pointer(gen, info)
+            self._pointer = None
         atomic_write_text(self.root / "CURRENT", gen + "\n")
         self._collect_garbage(keep={gen, old} if old else {gen})
         return report
@@ -608,11 +675,9 @@ class IndexStore:
         for path in self.root.glob("gen-*"):
             if path.name not in keep and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
-                if self.settings.chroma_url and not path.name.endswith(".tmp"):
-                    with suppress(AssistantError):
-                        ChromaIndex.remote(
-                            self.settings.chroma_url, prefix=f"assistant-{path.name}-"
-                        ).drop()
+        if self.settings.chroma_url:
+            with suppress(AssistantError):
+                ChromaIndex.remote(self.settings.chroma_url).drop_generations(keep)
 
     def _update(
         self, gen: str, progress: ProgressFactory, folder: Path | None = None, fresh: bool = False
@@ -670,6 +735,8 @@ class IndexStore:
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         )
+        if self.settings.chroma_url and report.changed and not fresh:
+            chroma.touch_pointer()
         return report
 
     def _embed_and_write(

@@ -24,6 +24,17 @@ LABELS = {
 }
 
 
+PEERS = (
+    ("extractive", "extractive mode", "#a5b4fc"),
+    ("baseline", "LlamaIndex default", "#94a3b8"),
+)
+
+
+def peers(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """The systems run beside the assistant: (label, {"metrics", "ci"}, colour)."""
+    return [(label, summary[key], color) for key, label, color in PEERS if summary.get(key)]
+
+
 def passed(result: ItemResult) -> bool:
     """An item passes when its answer cites its evidence, or when it rightly abstains."""
     s = result.scores
@@ -181,8 +192,16 @@ def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:
     """A report a person can read in a minute."""
     run = summary["run"]
     m, ci = summary, summary["ci"]
-    base = summary.get("baseline")
+    others = peers(summary)
     prev = summary.get("compare", {}).get("previous")
+    header = f"| metric | assistant, {run['mode']} [95% CI] |"
+    rule = "|---|---|"
+    for label, _, _ in others:
+        header += f" {label} [95% CI] |"
+        rule += "---|"
+    if prev:
+        header += " previous run |"
+        rule += "---|"
     lines = [
         f"# Evaluation run {run['id']}",
         "",
@@ -191,15 +210,13 @@ def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:
         "",
         "![metrics](metrics.png)",
         "",
-        "| metric | assistant [95% CI] | "
-        + ("LlamaIndex default [95% CI] | " if base else "")
-        + ("previous run |" if prev else ""),
-        "|---|---|" + ("---|" if base else "") + ("---|" if prev else ""),
+        header,
+        rule,
     ]
     for metric in METRICS:
         row = f"| {LABELS[metric]}{' (lower is better)' if metric in LOWER_IS_BETTER else ''} | {_fmt(m.get(metric), ci.get(metric))} |"
-        if base:
-            row += f" {_fmt(base['metrics'].get(metric), base['ci'].get(metric))} |"
+        for _, peer, _ in others:
+            row += f" {_fmt(peer['metrics'].get(metric), peer['ci'].get(metric))} |"
         if prev:
             row += f" {_fmt(prev.get(metric))} |"
         lines.append(row)
@@ -210,8 +227,8 @@ def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:
     ]
     for label, key, fmt in extra:
         row = f"| {label} | {fmt.format(m[key])} |"
-        if base:
-            row += f" {fmt.format(base['metrics'][key])} |"
+        for _, peer, _ in others:
+            row += f" {fmt.format(peer['metrics'][key])} |"
         if prev:
             row += f" {fmt.format(prev[key]) if prev.get(key) is not None else '–'} |"
         lines.append(row)

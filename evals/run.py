@@ -114,6 +114,19 @@ def run_eval(
 ) -> EvalRun:
     """Run every item through the public API (and the baseline), write the run folder."""
     items = load_items(question_files)
+    if mode not in ("extractive", "llm"):
+        raise InputError(f"Unknown mode {mode!r}.", "Use --mode extractive or --mode llm.")
+    extractive = assistant
+    if assistant.settings.llm != "none":
+        extractive = Assistant(
+            assistant.settings.model_copy(update={"llm": "none"}), assistant.embedder
+        )
+    if mode == "llm" and assistant.settings.llm == "none":
+        raise InputError(
+            "--mode llm needs a language model.",
+            "Set ASSISTANT_LLM (and ASSISTANT_LLM_URL or ASSISTANT_LLM_PATH), or pass --llm.",
+        )
+    subject = assistant if mode == "llm" else extractive
     if compare is not None and not (compare / "items.jsonl").exists():
         raise InputError(
             f"{compare} is not an evaluation run folder (no items.jsonl).",
@@ -128,8 +141,8 @@ def run_eval(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        with _bar(progress, len(items), "Answering gold questions") as bar:
-            results = run_assistant(assistant, items, bar.update)
+        with _bar(progress, len(items), f"Answering gold questions ({mode})") as bar:
+            results = run_assistant(subject, items, bar.update)
         metrics, ci = _with_ci(results)
         summary: dict[str, Any] = {
             **metrics,
@@ -142,10 +155,22 @@ def run_eval(
                 "questions": [str(Path(f)) for f in question_files]
                 or [str(DEFAULT_GOLD.relative_to(DEFAULT_GOLD.parents[2]))],
                 "settings_hash": assistant.settings.run_hash(),
+                "llm": {
+                    "backend": assistant.settings.llm,
+                    "model": assistant.settings.llm_model or assistant.settings.llm_path,
+                }
+                if mode == "llm"
+                else None,
                 "index_generation": assistant.store.current_generation(),
                 "cpu_count": os.cpu_count(),
             },
         }
+        if mode == "llm":
+            with _bar(progress, len(items), "Answering gold questions (extractive)") as bar:
+                plain = run_assistant(extractive, items, bar.update)
+            plain_metrics, plain_ci = _with_ci(plain)
+            summary["extractive"] = {"metrics": plain_metrics, "ci": plain_ci}
+            report.write_items(tmp / "extractive-items.jsonl", plain)
         base_results: list[ItemResult] = []
         if baseline:
             from evals.baseline import Baseline, run_baseline

@@ -69,26 +69,39 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             {"role": "assistant", "content": '<span class="thinking">Searching the sources…</span>'}
         )
         yield history, panel(session), "", session
+        from assistant.types import Answer
+
+        answer: Answer | None = None
+        draft = ""
         try:
-            answer = session.ask(text)
+            for event in session.ask_stream(text):
+                if isinstance(event, Answer):
+                    answer = event
+                    continue
+                draft += event
+                history[-1] = {
+                    "role": "assistant",
+                    "content": f'<div class="draft">{render.esc(draft)}</div><span class="thinking">checking against the sources…</span>',
+                }
+                yield history, panel(session), "", session
         except InputError as exc:
-            history[-1] = {
-                "role": "assistant",
-                "content": render.error_html(f"{exc.message} {exc.hint or ''}".strip()),
-            }
+            message = f"{exc.message} {exc.hint or ''}".strip()
+            history[-1] = {"role": "assistant", "content": render.error_html(message)}
             yield history, panel(session), "", session
             return
         except AssistantError as exc:
             history[-1] = {"role": "assistant", "content": render.error_html(exc.message)}
             yield history, panel(session), "", session
             return
+        assert answer is not None
         turn = len(session.turns) - 1
-        for shown_sentences in range(1, len(answer.sentences)):
-            history[-1] = {
-                "role": "assistant",
-                "content": render.answer_html(answer, turn, shown_sentences),
-            }
-            yield history, panel(session), "", session
+        if not draft:  # extractive answers arrive whole: show them sentence by sentence
+            for shown_sentences in range(1, len(answer.sentences)):
+                history[-1] = {
+                    "role": "assistant",
+                    "content": render.answer_html(answer, turn, shown_sentences),
+                }
+                yield history, panel(session), "", session
         history[-1] = {"role": "assistant", "content": render.answer_html(answer, turn)}
         yield history, panel(session), "", session
 

@@ -1,0 +1,365 @@
+"""Generative answers from a language model, through llama-index's LLM integrations.
+
+Backends: `openai-compatible` (any server speaking the OpenAI chat API: llama.cpp's server,
+vLLM, Ollama, LM Studio, OpenAI) and `llama-cpp` (a GGUF file loaded in-process). Whatever the
+model writes is checked sentence by sentence against the passages it cites before anyone sees
+it; when the model fails or most of its answer is unsupported, the extractive answer is given
+instead, with a note saying why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assistant import prompts
+from assistant.answer import NO_ANSWER, abstention, make_citation
+from assistant.config import Settings
+from assistant.errors import AssistantError
+from assistant.store import StoredDocument
+from assistant.text import split_sentences
+from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage
+from assistant.verify import SUPPORT_THRESHOLD, markers, strip_markers, support
+
+# A sentence scoring below this against every passage it cites is dropped, not just marked.
+DROP_BELOW = 0.2
+INSTALL_HINT = "Install the LLM extra: pip install -e '.[llm]'"
+
+
+class LLMError(AssistantError):
+    """The model could not be reached or did not produce a usable reply."""
+
+
+def build_llm(settings: Settings) -> Any:
+    """The configured llama-index LLM, or None in extractive mode."""
+    backend = settings.llm
+    if backend in (None, "", "none", "extractive"):
+        return None
+    if backend == "openai-compatible":
+        if not settings.llm_url:
+            raise AssistantError(
+                "ASSISTANT_LLM=openai-compatible needs a server URL.",
+                "Set ASSISTANT_LLM_URL (or --llm-url), e.g. http://127.0.0.1:8080/v1.",
+            )
+        try:
+            from llama_index.llms.openai_like import OpenAILike
+        except ImportError:
+            raise AssistantError(
+                "The OpenAI-compatible backend is not installed.", INSTALL_HINT
+            ) from None
+        return OpenAILike(
+            model=settings.llm_model or "local-model",
+            api_base=settings.llm_url.rstrip("/"),
+            api_key=settings.llm_api_key or "not-needed",
+            is_chat_model=True,
+            context_window=settings.llm_context_window,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            timeout=settings.llm_timeout,
+            max_retries=0,
+        )
+    if backend == "llama-cpp":
+        if not settings.llm_path:
+            raise AssistantError(
+                "ASSISTANT_LLM=llama-cpp needs a GGUF model file.",
+                "Set ASSISTANT_LLM_PATH (or --llm-path) to the .gguf file.",
+            )
+        from pathlib import Path
+
+        path = Path(settings.llm_path).expanduser()
+        if not path.is_file():
+            raise AssistantError(
+                f"No model file at {path}.", "Set ASSISTANT_LLM_PATH to a .gguf file."
+            )
+        try:
+            from llama_index.llms.llama_cpp import LlamaCPP
+        except ImportError:
+            raise AssistantError("The llama-cpp backend is not installed.", INSTALL_HINT) from None
+        try:
+            return LlamaCPP(
+                model_path=str(path),
+                temperature=settings.llm_temperature,
+                max_new_tokens=settings.llm_max_tokens,
+                context_window=settings.llm_context_window,
+                messages_to_prompt=chatml,
+                completion_to_prompt=lambda text: chatml_text(text),
+                model_kwargs={"n_threads": 2, "n_ctx": settings.llm_context_window},
+                verbose=False,
+            )
+        except Exception as exc:
+            raise AssistantError(
+                f"Cannot load the model {path}: {exc}",
+                "Check that it is a GGUF file llama.cpp supports.",
+            ) from None
+    raise AssistantError(
+        f"Unknown LLM backend {backend!r}.",
+        "Use ASSISTANT_LLM=openai-compatible or llama-cpp (or leave it unset for extractive answers).",
+    )
+
+
+def chatml(messages: Sequence[Any]) -> str:
+    """Messages in the ChatML layout most small instruct models (SmolLM2, Qwen) expect."""
+    parts = [f"<|im_start|>{m.role.value}\n{m.content}<|im_end|>" for m in messages]
+    return "\n".join(parts) + "\n<|im_start|>assistant\n"
+
+
+def chatml_text(text: str) -> str:
+    return f"<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def _messages(system: str, user: str) -> list[Any]:
+    from llama_index.core.llms import ChatMessage, MessageRole
+
+    return [
+        ChatMessage(role=MessageRole.SYSTEM, content=system),
+        ChatMessage(role=MessageRole.USER, content=user),
+    ]
+
+
+def describe_failure(exc: BaseException, settings: Settings) -> str:
+    """What went wrong with the model, in words a user can act on."""
+    name = exc.__class__.__name__
+    text = str(exc)
+    where = settings.llm_url or settings.llm_path or "the model"
+    if "Connect" in name or "connection" in text.lower() or "refused" in text.lower():
+        return f"the model server at {where} could not be reached"
+    if "Timeout" in name or "timed out" in text.lower():
+        return f"the model at {where} did not answer within {settings.llm_timeout:.0f} s"
+    if "context" in text.lower() and ("length" in text.lower() or "window" in text.lower()):
+        return "the question and passages did not fit the model's context window"
+    return f"the model failed ({name}: {text[:160]})"
+
+
+@dataclass
+class Prompted:
+    """The passages that fit the model's window, numbered as the prompt numbers them."""
+
+    passages: list[ScoredPassage]
+    user: str
+
+
+def build_prompt(
+    question: str,
+    passages: Sequence[ScoredPassage],
+    docs: dict[str, StoredDocument],
+    budget_tokens: int,
+    count_tokens: Callable[[Sequence[str]], list[int]],
+) -> Prompted:
+    """Number the passages and keep as many as fit, dropping the lowest-ranked first."""
+    blocks: list[str] = []
+    kept: list[ScoredPassage] = []
+    used = count_tokens([prompts.ANSWER_SYSTEM, question])
+    total = sum(used) + 50
+    for sp in passages:
+        title = (
+            docs[sp.passage.doc_id].meta.title if sp.passage.doc_id in docs else sp.passage.doc_id
+        )
+        block = prompts.PASSAGE.format(
+            n=len(kept) + 1, title=_attr(title), text=_quoted(sp.passage.text)
+        )
+        # The embedding tokenizer is not the model's; a margin covers the difference.
+        cost = int(count_tokens([block])[0] * 1.3) + 10
+        if kept and total + cost > budget_tokens:
+            break
+        kept.append(sp)
+        blocks.append(block)
+        total += cost
+    return Prompted(
+        kept, prompts.ANSWER_USER.format(passages="\n\n".join(blocks), question=question)
+    )
+
+
+def _attr(text: str) -> str:
+    return text.replace('"', "'").replace("<", "(").replace(">", ")")
+
+
+def _quoted(text: str) -> str:
+    """Passage text that cannot close its own tag."""
+    return re.sub(r"</?\s*passage", "(passage", text, flags=re.I)
+
+
+class GenerativeAnswerer:
+    """Streams a model's answer, then verifies every sentence before returning it."""
+
+    def __init__(
+        self,
+        llm: Any,
+        settings: Settings,
+        embed: Callable[[Sequence[str]], np.ndarray],
+        idf: Callable[[str], float],
+        count_tokens: Callable[[Sequence[str]], list[int]],
+        vectors: Callable[[Sequence[str]], dict[str, np.ndarray]],
+    ) -> None:
+        self.llm = llm
+        self.settings = settings
+        self.embed = embed
+        self.idf = idf
+        self.count_tokens = count_tokens
+        self.vectors = vectors
+
+    def stream(
+        self,
+        question: str,
+        passages: list[ScoredPassage],
+        docs: dict[str, StoredDocument],
+        fallback: Callable[[str], Answer],
+        strict: bool = False,
+    ) -> Iterator[str | Answer]:
+        """Yields the model's text as it arrives, then the verified Answer (always last)."""
+        budget = self.settings.llm_context_window - self.settings.llm_max_tokens
+        prompt = build_prompt(question, passages, docs, budget, self.count_tokens)
+        chunks: list[str] = []
+        try:
+            for response in self.llm.stream_chat(_messages(prompts.ANSWER_SYSTEM, prompt.user)):
+                delta = response.delta or ""
+                if delta:
+                    chunks.append(delta)
+                    yield delta
+        except Exception as exc:  # any model failure ends in the extractive answer
+            yield fallback(
+                f"No generated answer: {describe_failure(exc, self.settings)}. Showing the extractive answer."
+            )
+            return
+        text = "".join(chunks).strip()
+        yield self.verify(question, text, prompt.passages, passages, docs, fallback, strict)
+
+    def verify(
+        self,
+        question: str,
+        text: str,
+        numbered: list[ScoredPassage],
+        retrieved: list[ScoredPassage],
+        docs: dict[str, StoredDocument],
+        fallback: Callable[[str], Answer],
+        strict: bool,
+    ) -> Answer:
+        """Check each sentence against the passages it cites; keep, mark or drop it."""
+        if not text:
+            return fallback("The model returned an empty reply. Showing the extractive answer.")
+        if (
+            text.upper().startswith(prompts.NO_ANSWER_TOKEN)
+            or prompts.NO_ANSWER_TOKEN in text[:40].upper()
+        ):
+            answer = abstention(
+                question, retrieved, note="The model found no answer in the passages."
+            )
+            answer.mode = "llm"
+            return answer
+        spans = split_sentences(text)
+        raw = [text[s:e] for s, e in spans]
+        # A marker standing alone ("[2]") belongs to the sentence before it.
+        merged: list[str] = []
+        for sentence in raw:
+            if merged and not strip_markers(sentence):
+                merged[-1] += " " + sentence
+            else:
+                merged.append(sentence)
+        by_n = {n: sp.passage for n, sp in enumerate(numbered, start=1)}
+        claims = [strip_markers(s) for s in merged]
+        if not any(claims):
+            return fallback(
+                "The model's reply had no sentences to check. Showing the extractive answer."
+            )
+        claim_vectors = self.embed([c or "." for c in claims])
+        sentence_vectors = self.vectors([p.id for p in by_n.values()])
+        checked: list[tuple[str, list[int], float, dict[int, int | None]]] = []
+        for claim, sentence, vec in zip(claims, merged, claim_vectors, strict=True):
+            cited = [n for n in markers(sentence) if n in by_n]
+            best, where = 0.0, {}
+            for n in cited:
+                s = support(claim, by_n[n], self.idf, vec, sentence_vectors.get(by_n[n].id))
+                where[n] = s.sentence
+                best = max(best, s.score)
+            checked.append((claim, cited, best, where))
+        total = len(checked)
+        kept = [c for c in checked if c[1] and c[2] >= DROP_BELOW and c[0]]
+        supported = [c for c in kept if c[2] >= SUPPORT_THRESHOLD]
+        if len(supported) * 2 < total or not supported:
+            return fallback(
+                f"The model's answer could not be verified against the sources ({len(supported)} of "
+                f"{total} sentences supported). Showing the extractive answer."
+            )
+        if strict:
+            kept = supported
+        return self._compose(question, kept, by_n, retrieved, docs, dropped=total - len(kept))
+
+    def _compose(
+        self,
+        question: str,
+        kept: list[tuple[str, list[int], float, dict[int, int | None]]],
+        by_n: dict[int, Passage],
+        retrieved: list[ScoredPassage],
+        docs: dict[str, StoredDocument],
+        dropped: int,
+    ) -> Answer:
+        renumber: dict[int, int] = {}
+        citations: list[Citation] = []
+        sentences: list[AnswerSentence] = []
+        for claim, cited, score, where in kept:
+            new = []
+            for n in cited:
+                if n not in renumber:
+                    renumber[n] = len(renumber) + 1
+                    p = by_n[n]
+                    index = where.get(n)
+                    span = p.sentences[index] if index is not None else p.sentences[0]
+                    citations.append(make_citation(renumber[n], p, span, docs.get(p.doc_id)))
+                new.append(renumber[n])
+            sentences.append(
+                AnswerSentence(
+                    text=" ".join(claim.split()),
+                    citations=new,
+                    support=round(score, 4),
+                    supported=score >= SUPPORT_THRESHOLD,
+                )
+            )
+        body = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}" for s in sentences)
+        note = (
+            f"{dropped} sentence(s) without support in the sources were left out."
+            if dropped
+            else ""
+        )
+        return Answer(
+            question=question,
+            text=body,
+            abstained=False,
+            sentences=sentences,
+            citations=citations,
+            passages=retrieved,
+            note=note,
+            mode="llm",
+        )
+
+
+class LLMRewriter:
+    """Rewrites follow-ups into standalone questions with the model; keywords if it fails."""
+
+    def __init__(self, llm: Any, fallback: Any) -> None:
+        self.llm = llm
+        self.fallback = fallback
+
+    def rewrite(self, question: str, history: list[Any]) -> str:
+        if not history:
+            return question
+        from assistant.chat import is_followup
+
+        if not is_followup(question):
+            return question
+        earlier = "\n".join(f"- {t.standalone}" for t in history[-3:])
+        try:
+            reply = self.llm.chat(
+                _messages(
+                    prompts.REWRITE_SYSTEM,
+                    prompts.REWRITE_USER.format(history=earlier, question=question),
+                )
+            )
+            text = " ".join(str(reply.message.content or "").split())
+        except Exception:
+            return self.fallback.rewrite(question, history)
+        if not text or len(text) > 400 or NO_ANSWER in text:
+            return self.fallback.rewrite(question, history)
+        return text
