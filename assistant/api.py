@@ -143,9 +143,11 @@ class Assistant:
                 self._vectors.move_to_end(text)
                 return cached
         vector = self.embedder.embed_query(text)
+        limit = self.settings.retrieval.query_cache
         with self._lock:
-            self._vectors[text] = vector
-            while len(self._vectors) > 512:
+            if limit:
+                self._vectors[text] = vector
+            while len(self._vectors) > limit:
                 self._vectors.popitem(last=False)
         return vector
 

@@ -49,7 +49,7 @@ def _progress(total: int, desc: str) -> Any:
         desc=desc,
         unit="text",
         file=sys.stderr,
-        disable=not sys.stderr.isatty(),
+        disable=not (sys.stderr.isatty() or os.environ.get("ASSISTANT_PROGRESS") == "1"),
         leave=False,
         dynamic_ncols=True,
     )
@@ -616,6 +616,22 @@ def eval_command(
         )
     if failed:
         ctx.exit(1)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(args: tuple[str, ...]) -> None:
+    """Benchmarks against LlamaIndex's default recipe, and a scaling run (python -m evals.bench).
+
+    \b
+    Examples:
+      assistant bench --skip-scaling --reps 3
+      assistant bench --sizes 1000,10000 --out bench-results
+      assistant bench --help
+    """
+    from evals.bench import main as bench_main
+
+    raise SystemExit(bench_main(list(args)))
 
 
 def main() -> None:

@@ -50,6 +50,12 @@ class RetrievalSettings(BaseModel):
     rerank_depth: int = Field(
         20, ge=1, le=200, description="Fused passages whose sentences are scored and reranked."
     )
+    query_cache: int = Field(
+        512,
+        ge=0,
+        le=1_000_000,
+        description="Question vectors kept for repeated questions (0: none).",
+    )
     rrf_k: int = Field(60, ge=1, le=1000, description="Rank offset in reciprocal rank fusion.")
     dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense ranking.")
     bm25_weight: float = Field(1.0, ge=0, le=10, description="Weight of the BM25 ranking.")

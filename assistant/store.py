@@ -631,10 +631,12 @@ class IndexStore:
                 report.seconds = time.perf_counter() - started
                 return report
             gen = self.current_generation()
-            if rebuild or not gen or not (self.root / gen / "index.json").exists():
+            shared = bool(self.settings.chroma_url)  # on a server the generation lives there
+            if rebuild or not gen or not (shared or (self.root / gen / "index.json").exists()):
                 report = self._build_generation(progress)
             else:
                 self.check_compatible(self._info(gen))
+                (self.root / gen).mkdir(parents=True, exist_ok=True)
                 report = self._update(gen, progress)
             report.seconds = time.perf_counter() - started
             return report
@@ -753,24 +755,37 @@ class IndexStore:
                 f"model's max_seq_length ({embedder.max_seq_length}).",
                 "Lower ASSISTANT_CHUNK__MAX_TOKENS.",
             )
-        plans = []
-        total = 0
-        for doc in docs:
-            passages = chunk_document(
-                doc.id, doc.extracted, self.settings.chunk, embedder.count_tokens
-            )
-            texts = [_embed_text(doc.meta, p) for p in passages]
-            sentences = [t for p in passages for t in _embed_sentences(doc.meta, p)]
-            plans.append((doc, passages, texts, sentences))
-            total += len(texts) + len(sentences)
-        with progress(total, "Embedding passages") as bar:
-            for doc, passages, texts, sentences in plans:
-                passage_vecs = embedder.embed(texts, progress=bar.update)
-                sentence_vecs = embedder.embed(sentences, progress=bar.update)
-                # Removes the old version, or leftovers of a killed write, before adding.
-                chroma.delete_document(doc.id)
-                chroma.add_document(doc, passages, passage_vecs, sentence_vecs)
-                report.embedded += len(texts)
+        total_docs = len(docs)
+        cache: dict[str, np.ndarray] = {}  # identical texts (boilerplate, repeats) embed once
+        with progress(total_docs, "Embedding documents") as bar:
+            for start in range(0, total_docs, 64):
+                group = docs[start : start + 64]
+                plans = []
+                for doc in group:
+                    passages = chunk_document(
+                        doc.id, doc.extracted, self.settings.chunk, embedder.count_tokens
+                    )
+                    texts = [_embed_text(doc.meta, p) for p in passages]
+                    sentences = [t for p in passages for t in _embed_sentences(doc.meta, p)]
+                    plans.append((doc, passages, texts, sentences))
+                # One call per group keeps batches full; small documents embed much faster so.
+                todo = list(
+                    dict.fromkeys(t for _, _, a, b in plans for t in (*a, *b) if t not in cache)
+                )
+                if todo:
+                    for text, vec in zip(todo, embedder.embed(todo), strict=True):
+                        cache[text] = vec
+                for doc, passages, texts, sentences in plans:
+                    dim = embedder.dimension
+                    passage_vecs = np.array([cache[t] for t in texts]).reshape(-1, dim)
+                    sentence_vecs = np.array([cache[t] for t in sentences]).reshape(-1, dim)
+                    # Removes the old version, or leftovers of a killed write, before adding.
+                    chroma.delete_document(doc.id)
+                    chroma.add_document(doc, passages, passage_vecs, sentence_vecs)
+                    report.embedded += len(texts)
+                    bar.update(1)
+                if len(cache) > 100_000:
+                    cache.clear()
 
 
 def _diff(have: dict[str, Any], want: dict[str, Any], prefix: str = "") -> str:
