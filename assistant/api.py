@@ -16,7 +16,7 @@ import numpy as np
 from assistant.answer import ExtractiveAnswerer
 from assistant.config import Settings
 from assistant.embedding import Embedder
-from assistant.errors import InputError
+from assistant.errors import IndexStateError, InputError
 from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
 from assistant.rerank import Candidate, SentenceScorer, rerank
 from assistant.retrieve import HybridRetriever
@@ -108,10 +108,19 @@ class Assistant:
         return report
 
     def ensure_index(self, progress: ProgressFactory = no_progress) -> IndexReport | None:
-        """Build the index when there is none yet; returns the report if it built one."""
-        if self.store.exists():
-            return None
-        return self.index(progress=progress)
+        """Build the index when there is none yet, or rebuild it when a writer was killed in
+        the middle of a write and left it unreadable; returns the report if it did either."""
+        if not self.store.exists():
+            return self.index(progress=progress)
+        try:
+            self.snapshot()
+        except IndexStateError:
+            if not self.store.interrupted():
+                raise  # damage from outside: the message names `assistant index --rebuild`
+            report = self.index(rebuild=True, progress=progress)
+            report.repaired = True
+            return report
+        return None
 
     def snapshot(self) -> IndexSnapshot:
         """The loaded index, reloaded when another process has changed it since."""

@@ -77,7 +77,14 @@ def _ready(ctx: click.Context) -> Any:
     assistant = _assistant(ctx)
     if not assistant.store.exists():
         click.echo(f"No index yet at {assistant.settings.index_dir}; building it now.", err=True)
-        _report(assistant.index(progress=_progress), err=True)
+    report = assistant.ensure_index(progress=_progress)
+    if report is not None:
+        if report.repaired:
+            click.echo(
+                "The index was left unreadable by an interrupted write; rebuilt it from the corpus.",
+                err=True,
+            )
+        _report(report, err=True)
     elif assistant.store.state() and not assistant.store.is_up_to_date():
         click.echo(
             "Note: the corpus changed since the last index run; run `assistant index` to "
@@ -459,12 +466,12 @@ def add(
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="Answers computed at once; more requests wait in the queue.",
+    default=None,
+    help="Answers computed at once [env ASSISTANT_WEB_WORKERS, default 4]; others wait, "
+    "and beyond ASSISTANT_WEB_WAITING waiting questions the asker is told the app is busy.",
 )
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, concurrency: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> None:
     """Start the web app: chat with cited answers, browse the sources, look up citations.
 
     \b

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(256, ge=16, le=8192, description="Longest answer, in tokens.")
     llm_context_window: int = Field(2048, ge=512, le=1_000_000, description="Model's window.")
     llm_temperature: float = Field(0.1, ge=0, le=2)
+    web_workers: int = Field(4, ge=1, le=64, description="Answers the web app computes at once.")
+    web_waiting: int = Field(
+        64, ge=0, le=10_000, description="Questions that may wait for a worker; more get 'busy'."
+    )
+    web_wait_s: float = Field(30.0, gt=0, le=600, description="Longest wait before 'busy'.")
     auth: str | None = Field(
         None, description="user:password to require a login in the web app; unset, no login."
     )

@@ -567,6 +567,11 @@ class IndexStore:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def interrupted(self) -> bool:
+        """Whether the last write to the live generation stopped before it finished."""
+        state = self.state()
+        return bool(state) and state.get("clean") is False
+
     def change_token(self, generation: str | None = None) -> tuple[Any, ...]:
         """Changes whenever a writer finishes; long-lived readers compare it to reload.
         Stats only (no reads): it runs before every question."""
@@ -623,6 +628,9 @@ class IndexStore:
         started = time.perf_counter()
         lock = self._acquire("assistant index --rebuild" if rebuild else "assistant index")
         try:
+            # Half-built generations of a killed rebuild: no one else can be writing them now.
+            for leftover in self.root.glob("gen-*.tmp"):
+                shutil.rmtree(leftover, ignore_errors=True)
             if not rebuild and self.is_up_to_date():
                 state = self.state()
                 report = IndexReport(unchanged=sorted(state.get("docs", {})))

@@ -238,6 +238,7 @@ class IndexReport:
     passages: int = 0
     embedded: int = 0
     seconds: float = 0.0
+    repaired: bool = False  # rebuilt because an interrupted write had left the store unreadable
 
     @property
     def changed(self) -> bool:

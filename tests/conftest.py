@@ -61,3 +61,15 @@ def small_settings(small_corpus: Path, tmp_path: Path) -> Settings:
 @pytest.fixture
 def small_assistant(small_settings: Settings, embedder: Embedder) -> Iterator[Assistant]:
     yield Assistant(small_settings, embedder)
+
+
+@pytest.fixture(scope="session")
+def web_corpus(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tuple[Path, Path]:
+    """The project's corpus plus a document full of HTML and script payloads, indexed."""
+    root = tmp_path_factory.mktemp("web")
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(DATA / "hostile" / "zebra-protocol.md", corpus / "documents" / "zebra-protocol.md")
+    index = root / "index"
+    Assistant(Settings(corpus_dir=corpus, index_dir=index), embedder).index()
+    return corpus, index

@@ -4,7 +4,6 @@ gradio_client and in a real headless Chromium with Playwright."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,11 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from assistant.api import Assistant
-from assistant.config import Settings
-from assistant.embedding import Embedder
-from tests.conftest import CORPUS, DATA
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -81,18 +75,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def web_corpus(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tuple[Path, Path]:
-    """The project's corpus plus a document full of HTML and script payloads, indexed."""
-    root = tmp_path_factory.mktemp("web")
-    corpus = root / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    shutil.copy(DATA / "hostile" / "zebra-protocol.md", corpus / "documents" / "zebra-protocol.md")
-    index = root / "index"
-    Assistant(Settings(corpus_dir=corpus, index_dir=index), embedder).index()
-    return corpus, index
 
 
 @pytest.fixture(scope="session")
@@ -246,6 +228,8 @@ def page(browser, server: str):
     page = context.new_page()
     page.dialogs = []
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.outside = []  # requests the page makes anywhere but the app itself
+    page.on("request", lambda r: None if r.url.startswith(server) else page.outside.append(r.url))
     page.goto(server)
     page.wait_for_selector("#question textarea", timeout=60_000)
     yield page
@@ -340,6 +324,7 @@ def test_document_payloads_stay_inert(page) -> None:
     shot(page, "hostile-document")
     page.wait_for_timeout(1000)
     assert page.dialogs == []
+    assert page.outside == []  # no beacon image, no link followed
     assert page.evaluate("() => window.__pwned") is None
     injected = page.evaluate(
         """() => {

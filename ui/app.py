@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,49 @@ EXAMPLES = [
 ]
 
 Message = dict[str, str]
+BUSY = "The assistant is busy answering other questions right now. Please ask again in a moment."
+
+
+class Admission:
+    """At most `workers` answers are computed at once; up to `waiting` more questions wait up
+    to `wait_s` seconds for a turn; beyond that the asker is told the assistant is busy,
+    instead of a request failing or hanging."""
+
+    def __init__(self, workers: int, waiting: int, wait_s: float) -> None:
+        self._slots = threading.BoundedSemaphore(workers)
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self.waiting_limit = waiting
+        self.wait_s = wait_s
+
+    @contextmanager
+    def slot(self) -> Iterator[bool]:
+        """Yields True when the caller may compute an answer, False when it should say busy."""
+        if self._slots.acquire(blocking=False):
+            try:
+                yield True
+            finally:
+                self._slots.release()
+            return
+        with self._lock:
+            full = self._waiting >= self.waiting_limit
+            if not full:
+                self._waiting += 1
+        if full:
+            yield False
+            return
+        try:
+            acquired = self._slots.acquire(timeout=self.wait_s)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if not acquired:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._slots.release()
 
 
 def _passage_texts(assistant: Assistant, session: ChatSession) -> dict[str, tuple[str, int]]:
@@ -45,6 +90,8 @@ def _passage_texts(assistant: Assistant, session: ChatSession) -> dict[str, tupl
 
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The Blocks app over one assistant; each browser session gets its own conversation."""
+    settings = assistant.settings
+    admission = Admission(settings.web_workers, settings.web_waiting, settings.web_wait_s)
     theme = gr.themes.Soft(
         primary_hue="indigo",
         font=["Inter", "ui-sans-serif", "system-ui", "sans-serif"],
@@ -69,6 +116,16 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             {"role": "assistant", "content": '<span class="thinking">Searching the sources…</span>'}
         )
         yield history, panel(session), "", session
+        with admission.slot() as admitted:
+            if not admitted:
+                history[-1] = {"role": "assistant", "content": render.error_html(BUSY)}
+                yield history, panel(session), text, session
+                return
+            yield from _answer(session, text, history)
+
+    def _answer(
+        session: ChatSession, text: str, history: list[Message]
+    ) -> Iterator[tuple[list[Message], str, str, ChatSession]]:
         from assistant.types import Answer
 
         answer: Answer | None = None
@@ -310,10 +367,13 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
         def answer_json(question: str) -> dict[str, Any]:
             """One stateless question, answered as `assistant ask --json` prints it."""
-            try:
-                return assistant.ask(question).to_dict()
-            except AssistantError as exc:
-                return {"error": exc.message, "hint": exc.hint}
+            with admission.slot() as admitted:
+                if not admitted:
+                    return {"error": BUSY, "busy": True}
+                try:
+                    return assistant.ask(question).to_dict()
+                except AssistantError as exc:
+                    return {"error": exc.message, "hint": exc.hint}
 
         gr.api(answer_json, api_name="answer")
         pid.submit(show_passage, pid, context_view, api_visibility="private")
@@ -361,13 +421,21 @@ def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
     auth: tuple[str, str] | None = None,
-    concurrency: int = 4,
-    queue_size: int = 64,
+    concurrency: int | None = None,
+    queue_size: int = 512,
     block: bool = True,
 ) -> tuple[gr.Blocks, str]:
     """Start the server; returns the app and its local URL."""
+    if concurrency is not None:
+        assistant.settings.web_workers = concurrency
     app = build_app(assistant)
-    app.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    # Gradio lets more requests in than may wait, so that `Admission` decides who computes,
+    # who waits and who hears "busy" (at once, cheaply); the queue's own limit is a last resort.
+    settings = assistant.settings
+    app.queue(
+        default_concurrency_limit=settings.web_workers + settings.web_waiting + 16,
+        max_size=queue_size,
+    )
     _, url, _ = app.launch(
         server_name=host,
         server_port=port,

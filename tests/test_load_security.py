@@ -1,0 +1,203 @@
+"""The web app under load and under attack: many sessions at once, a full queue, the file
+route, cross-origin requests, oversized input."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.test_web import ARTIFACTS, start_server, stop, text_of
+
+QUESTIONS = [
+    "How large was bilateral trade between Russia and China in 2023?",
+    "What was the Treaty of Aigun?",
+    "Do Russia and China have a formal defense pact?",
+    "What is the Middle Corridor?",
+    "Who dominates telecoms in Kazakhstan?",
+]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.slow
+def test_fifty_concurrent_sessions_get_answers_and_keep_their_own_history(
+    web_corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from gradio_client import Client
+
+    corpus, index = web_corpus
+    proc, url = start_server(corpus, index, tmp_path / "load.log")
+    latencies: list[float] = []
+    lock = threading.Lock()
+    sessions = 50
+
+    def session(i: int) -> list[str]:
+        client = Client(url, verbose=False)
+        canary = f"canary-{i:03d}-zq"
+        history: list = []
+        problems = []
+        for n, question in enumerate(QUESTIONS):
+            asked = f"{question} ({canary})" if n == 0 else question
+            started = time.perf_counter()
+            history, panel, _ = client.predict(asked, history, api_name="/ask")
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+            last = text_of(history[-1:])
+            if 'class="error"' in last or "busy" in last:
+                problems.append(f"session {i} question {n}: {last[:120]}")
+            others = [f"canary-{j:03d}-zq" for j in range(sessions) if j != i]
+            if any(o in text_of(history) or o in panel for o in others):
+                problems.append(f"session {i} saw another session's canary")
+        return problems
+
+    try:
+        with ThreadPoolExecutor(max_workers=sessions) as pool:
+            results = list(pool.map(session, range(sessions)))
+        memory = rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    problems = [p for r in results for p in r]
+    assert problems == []
+    assert len(latencies) == sessions * len(QUESTIONS)
+    ordered = sorted(latencies)
+    figures = {
+        "sessions": sessions,
+        "questions": len(latencies),
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
+        "server_peak_rss_mb": round(memory, 1),
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "load.json").write_text(json.dumps(figures, indent=1))
+    print(f"\nload: {figures}")
+
+
+def test_a_full_queue_answers_busy_not_with_a_failure(
+    web_corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from gradio_client import Client
+
+    corpus, index = web_corpus
+    env = {
+        "ASSISTANT_WEB_WORKERS": "1",
+        "ASSISTANT_WEB_WAITING": "0",
+        "ASSISTANT_WEB_WAIT_S": "0.05",
+    }
+    proc, url = start_server(corpus, index, tmp_path / "busy.log", env=env)
+    barrier = threading.Barrier(12)
+
+    def one(i: int) -> dict:
+        client = Client(url, verbose=False)
+        barrier.wait()
+        return client.predict(QUESTIONS[i % len(QUESTIONS)], api_name="/answer")
+
+    try:
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            replies = list(pool.map(one, range(12)))
+    finally:
+        stop(proc)
+    busy = [r for r in replies if r.get("busy")]
+    answered = [r for r in replies if "answer" in r]
+    assert len(busy) + len(answered) == 12  # every request got a reply, none an error
+    assert busy and answered
+    assert all("busy" in r["error"] for r in busy)
+
+
+@pytest.fixture(scope="module")
+def plain_server(web_corpus: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
+    corpus, index = web_corpus
+    proc, url = start_server(corpus, index, tmp_path_factory.mktemp("sec") / "server.log")
+    yield url, index
+    stop(proc)
+
+
+def status_of(
+    url: str, headers: dict[str, str] | None = None, method: str = "GET", data: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method, data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_the_file_route_serves_nothing_outside_the_app(plain_server: tuple[str, Path]) -> None:
+    url, index = plain_server
+    targets = [
+        "gradio_api/file=../../../../etc/passwd",
+        "gradio_api/file=/etc/passwd",
+        f"gradio_api/file={index}/CURRENT",
+        f"gradio_api/file={index.resolve()}/.lock",
+        "gradio_api/file=%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "gradio_api/file=..%2f..%2f..%2fetc%2fpasswd",
+        "gradio_api/file=%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+        "gradio_api/file=%2fetc%2fpasswd",
+        "file=/etc/passwd",
+        "gradio_api/file/../../../etc/passwd",
+    ]
+    for target in targets:
+        code, _, body = status_of(url + target)
+        assert code in (400, 403, 404), (target, code)
+        assert b"root:" not in body
+
+
+def test_other_origins_get_no_permissive_cors(plain_server: tuple[str, Path]) -> None:
+    url, _ = plain_server
+    evil = {"Origin": "http://evil.example"}
+    for path, method in (
+        ("", "GET"),
+        ("gradio_api/info", "GET"),
+        ("gradio_api/queue/join", "OPTIONS"),
+    ):
+        _, headers, _ = status_of(
+            url + path, {**evil, "Access-Control-Request-Method": "POST"}, method
+        )
+        allowed = {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin")
+        assert allowed in (None, "null", "http://127.0.0.1", url.rstrip("/")), (path, allowed)
+
+
+def test_oversized_uploads_fail_fast(plain_server: tuple[str, Path]) -> None:
+    url, _ = plain_server
+    boundary = "xxBOUNDARYxx"
+    payload = b"a" * (2 * 1024 * 1024)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + payload
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    started = time.perf_counter()
+    code, _, text = status_of(
+        url + "gradio_api/upload",
+        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        "POST",
+        body,
+    )
+    assert code in (400, 413), (code, text[:200])
+    assert time.perf_counter() - started < 10
+
+
+def test_oversized_messages_fail_fast_with_a_message(plain_server: tuple[str, Path]) -> None:
+    from gradio_client import Client
+
+    url, _ = plain_server
+    started = time.perf_counter()
+    reply = Client(url, verbose=False).predict("why " * 20_000, api_name="/answer")
+    assert "limit is 2,000" in reply["error"]
+    assert time.perf_counter() - started < 10
