@@ -387,10 +387,6 @@ def cite(ctx: click.Context, claim: str, top_k: int, as_json: bool) -> None:
     if as_json:
         out = []
         for r in results:
-            quote = None
-            if r.sentence:
-                s, e = r.sentence
-                quote = r.passage.text[s - r.passage.start : e - r.passage.start]
             out.append(
                 {
                     "passage_id": r.passage.id,
@@ -399,7 +395,7 @@ def cite(ctx: click.Context, claim: str, top_k: int, as_json: bool) -> None:
                     "support": r.score,
                     "supports": r.score >= 0.5,
                     "sentence": list(r.sentence) if r.sentence else None,
-                    "quote": quote,
+                    "quote": r.quote,
                     "text": r.passage.text,
                 }
             )

@@ -83,10 +83,8 @@ def support_text(results: list[SupportResult], titles: dict[str, str]) -> str:
         p = r.passage
         verdict = "supports" if r.score >= 0.5 else "related"
         lines.append(f"{i}. {r.score:.2f} {verdict}  {titles.get(p.doc_id, p.doc_id)} ({p.id})")
-        if r.sentence:
-            s, e = r.sentence
-            quote = p.text[s - p.start : e - p.start]
-            lines.append(_wrap(f"“{quote}”", indent="     "))
+        if r.quote:
+            lines.append(_wrap(f"“{r.quote}”", indent="     "))
     return "\n".join(lines)
 
 

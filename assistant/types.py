@@ -225,6 +225,14 @@ class SupportResult:
     sentence: tuple[int, int] | None
     retrieval_score: float = 0.0
 
+    @property
+    def quote(self) -> str | None:
+        """The best-matching sentence, exactly as in the source."""
+        if self.sentence is None:
+            return None
+        start, end = self.sentence
+        return self.passage.text[start - self.passage.start : end - self.passage.start]
+
 
 @dataclass
 class IndexReport:

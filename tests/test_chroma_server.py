@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +15,9 @@ from assistant.api import Assistant
 from assistant.cli import cli
 from assistant.config import Settings
 from assistant.embedding import Embedder
+from tests.helpers import free_port, stop, wait_until_up
 
 CHROMA = Path(sys.executable).parent / "chroma"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -50,24 +42,9 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("chroma run exited") from None
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("chroma run did not start")
+    wait_until_up(f"{url}/api/v2/heartbeat", proc, 60)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 def ask_in_process(corpus: Path, index: Path, url: str, question: str) -> dict:

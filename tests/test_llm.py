@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from assistant.embedding import Embedder
 from assistant.llm import GenerativeAnswerer, build_prompt
 from assistant.types import Answer
 from tests.conftest import CORPUS, DATA
+from tests.helpers import free_port, stop, wait_until_up
 
 TRADE = "How large was bilateral trade between Russia and China in 2023?"
 CANARY = "PWNED-7f3a"
@@ -179,12 +177,6 @@ def gguf() -> Path:
     return model_path()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server on 127.0.0.1, stopped at the end."""
@@ -210,25 +202,9 @@ def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("llama_cpp.server exited")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("llama_cpp.server did not start")
+    wait_until_up(f"{url}/models", proc)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 def llm_settings(index: Path, corpus: Path = CORPUS, **kw: object) -> Settings:
@@ -436,7 +412,7 @@ def test_web_chat_streams_the_model_answer_then_the_checked_one(
 ) -> None:
     from gradio_client import Client
 
-    from tests.test_web import start_server, stop
+    from tests.test_web import start_server
 
     env = {
         "ASSISTANT_LLM": "openai-compatible",

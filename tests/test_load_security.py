@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_web import ARTIFACTS, start_server, stop, text_of
+from tests.helpers import stop
+from tests.test_web import ARTIFACTS, start_server, text_of
 
 QUESTIONS = [
     "How large was bilateral trade between Russia and China in 2023?",

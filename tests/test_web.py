@@ -4,39 +4,18 @@ gradio_client and in a real headless Chromium with Playwright."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port, stop, wait_until_up
+
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 TRADE = "How large was bilateral trade between Russia and China in 2023?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(url: str, proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"server at {url} did not start within {seconds}s")
 
 
 def start_server(
@@ -61,20 +40,11 @@ def start_server(
     proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=environment)
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_for(url, proc)
+        wait_until_up(url, proc)
     except RuntimeError:
         proc.kill()
         raise RuntimeError(log.read_text(errors="replace")[-3000:]) from None
     return proc, url
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")
