@@ -8,9 +8,8 @@ from collections.abc import Callable
 
 from assistant.config import AnswerSettings
 from assistant.rerank import ARTICLE_WORDS, MONTHS, QUANTITY, TIME, YEAR, Candidate, quantities
-from assistant.store import StoredDocument
 from assistant.text import STOPWORDS, own_words, stem
-from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage
+from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage, StoredDocument
 
 NO_ANSWER = "The sources I have do not answer this question."
 

@@ -20,9 +20,15 @@ from assistant.errors import IndexStateError, InputError
 from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
 from assistant.rerank import Candidate, SentenceScorer, rerank
 from assistant.retrieve import HybridRetriever
-from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, StoredDocument, no_progress
-from assistant.text import terms
-from assistant.types import Answer, IndexReport, Passage, ScoredPassage, SupportResult
+from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, no_progress
+from assistant.types import (
+    Answer,
+    IndexReport,
+    Passage,
+    ScoredPassage,
+    StoredDocument,
+    SupportResult,
+)
 from assistant.verify import support
 
 _UNSET = object()
@@ -345,7 +351,5 @@ class Assistant:
         return doc
 
     def idf(self, term: str) -> float:
+        """How rare a stemmed term is in the indexed passages (BM25's idf)."""
         return self.retriever().lexical.idf(term)
-
-    def terms(self, text: str) -> list[str]:
-        return terms(text)

@@ -591,19 +591,9 @@ def eval_command(
     if as_json:
         _emit_json({**summary, "run_dir": str(run.folder)})
     else:
-        from evals.report import LABELS, peers
+        from evals.report import summary_table
 
-        others = [(label.split()[0], peer["metrics"]) for label, peer, _ in peers(summary)]
-        click.echo(f"{'metric':<22}{mode:>11}" + "".join(f"{name:>12}" for name, _ in others))
-        rows = [(label, key, "{:.3f}") for key, label in LABELS.items()] + [
-            ("latency p50 ms", "latency_p50_ms", "{:.1f}"),
-            ("latency p95 ms", "latency_p95_ms", "{:.1f}"),
-            ("answer words", "answer_words", "{:.1f}"),
-        ]
-        for label, key, fmt in rows:
-            cells = [summary.get(key)] + [m.get(key) for _, m in others]
-            text = ["–" if v is None else fmt.format(v) for v in cells]
-            click.echo(f"{label:<22}{text[0]:>11}" + "".join(f"{t:>12}" for t in text[1:]))
+        click.echo(summary_table(summary))
         comp = summary.get("compare")
         if comp:
             click.echo(

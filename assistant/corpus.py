@@ -1,4 +1,4 @@
-"""The corpus folder: documents on disk, the manifest that describes them, and their loaders.
+"""The corpus folder: documents on disk and the manifest that describes them.
 
 Flow: files + `sources.toml` -> `CorpusDocument` (metadata + extracted text + content hash),
 which chunking turns into passages. `add_files` copies new documents in and records them.
@@ -11,24 +11,23 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from assistant.errors import InputError
 from assistant.fsutil import atomic_copy, atomic_write_text
-from assistant.types import DocumentMeta, ExtractedText, Heading
+from assistant.loaders import LOADERS, CorpusFileError, extract
+from assistant.types import DocumentMeta, ExtractedText
 
 if TYPE_CHECKING:
     from llama_index.core import Document
 
 MANIFEST_NAME = "sources.toml"
 LOADER_VERSION = 1
-MAX_FILE_BYTES = 50 * 1024 * 1024
 ADD_DIR = "documents"
 _ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MANIFEST_HEADER = (
@@ -36,10 +35,6 @@ _MANIFEST_HEADER = (
     "# Fields: id, file (relative to this folder), title, kind (article | source), author,\n"
     "# publisher, date, url, license, references. Files without an entry still index.\n\n"
 )
-
-
-class CorpusFileError(Exception):
-    """A corpus file that cannot be read as a document; the message names the reason."""
 
 
 @dataclass
@@ -73,232 +68,6 @@ class CorpusScan:
 
     documents: list[CorpusDocument] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
-# Loaders: each turns a file into plain text with headings, or raises CorpusFileError.
-
-
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise CorpusFileError("binary file, not text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError:
-            raise CorpusFileError("not UTF-8 text") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-_ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
-_SETEXT = re.compile(r"^(=+|-+)[ \t]*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-
-
-def load_markdown(path: Path) -> ExtractedText:
-    text = _read_text(path)
-    headings: list[Heading] = []
-    pos = 0
-    in_fence = False
-    lines = text.split("\n")
-    prev: tuple[int, str] | None = None  # (start, line) of the previous non-blank line
-    for line in lines:
-        start, end = pos, pos + len(line)
-        pos = end + 1
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            prev = None
-            continue
-        if in_fence:
-            continue
-        match = _ATX.match(line)
-        if match:
-            headings.append(Heading(start, end, len(match.group(1)), match.group(2).strip()))
-            prev = None
-            continue
-        if prev and _SETEXT.match(line) and len(line.strip()) >= 3 and prev[1].strip():
-            level = 1 if line.strip().startswith("=") else 2
-            headings.append(Heading(prev[0], end, level, prev[1].strip()))
-            prev = None
-            continue
-        prev = (start, line) if line.strip() else None
-    title = next((h.text for h in headings if h.level == 1), None)
-    return ExtractedText(
-        text=text, title=_strip_md(title) if title else None, headings=tuple(headings)
-    )
-
-
-def _strip_md(text: str) -> str:
-    return re.sub(r"[*_`]", "", text).strip()
-
-
-def _looks_like_heading(line: str) -> bool:
-    s = line.strip()
-    return (
-        0 < len(s) <= 100
-        and len(s.split()) <= 14
-        and s[0].isupper()
-        and s[-1] not in ".!?:;,"
-        and not s.startswith(("- ", "* "))
-    )
-
-
-def load_text(path: Path) -> ExtractedText:
-    text = _read_text(path)
-    return ExtractedText(text=text, title=None, headings=tuple(_plain_headings(text)))
-
-
-def _plain_headings(text: str) -> list[Heading]:
-    """Headings in plain text: short unpunctuated lines standing between paragraphs."""
-    lines = text.split("\n")
-    starts = []
-    pos = 0
-    for line in lines:
-        starts.append(pos)
-        pos += len(line) + 1
-    headings: list[Heading] = []
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    for i, line in enumerate(lines):
-        if not _looks_like_heading(line):
-            continue
-        before = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), None)
-        after = next((lines[j] for j in range(i + 1, len(lines)) if lines[j].strip()), None)
-        if after is None or len(after.strip()) < 60:
-            continue
-        if before is not None and before.rstrip()[-1:] not in '.!?"”’)':
-            continue
-        s = starts[i] + (len(line) - len(line.lstrip()))
-        level = 1 if i == first else 2
-        headings.append(Heading(s, starts[i] + len(line.rstrip()), level, line.strip()))
-    return headings
-
-
-class _HTMLText(HTMLParser):
-    """Collects the visible text of an HTML page as blocks, remembering which are headings."""
-
-    BLOCK: ClassVar[frozenset[str]] = frozenset({
-        "p", "div", "section", "article", "main", "li", "ul", "ol", "br", "tr", "table",
-        "blockquote", "pre", "header", "footer", "aside", "dd", "dt", "dl", "figcaption",
-        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "form", "nav",
-    })  # fmt: skip
-    SKIP: ClassVar[frozenset[str]] = frozenset(
-        {"script", "style", "noscript", "template", "svg", "iframe", "object", "head", "canvas"}
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[tuple[str, int]] = []  # (text, heading level or 0)
-        self._buf: list[str] = []
-        self._skip = 0
-        self._heading = 0
-        self.title: str | None = None
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        if tag in self.SKIP:
-            self._skip += 1
-        elif tag in self.BLOCK:
-            self._flush()
-            if re.fullmatch(r"h[1-6]", tag):
-                self._heading = int(tag[1])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        if tag in self.SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self.BLOCK:
-            self._flush()
-            if re.fullmatch(r"h[1-6]", tag):
-                self._heading = 0
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title and self.title is None and data.strip():
-            self.title = " ".join(data.split())
-        if not self._skip:
-            self._buf.append(data)
-
-    def _flush(self) -> None:
-        block = " ".join("".join(self._buf).split())
-        self._buf = []
-        if block:
-            self.blocks.append((block, self._heading))
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-
-def load_html(path: Path) -> ExtractedText:
-    parser = _HTMLText()
-    parser.feed(_read_text(path))
-    parser.close()
-    parts: list[str] = []
-    headings: list[Heading] = []
-    pos = 0
-    for block, level in parser.blocks:
-        if parts:
-            pos += 2
-        if level:
-            headings.append(Heading(pos, pos + len(block), level, block))
-        parts.append(block)
-        pos += len(block)
-    title = parser.title or next((h.text for h in headings if h.level == 1), None)
-    return ExtractedText(text="\n\n".join(parts), title=title, headings=tuple(headings))
-
-
-def load_pdf(path: Path) -> ExtractedText:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(path)
-        pages = [(page.extract_text() or "").replace("\r\n", "\n") for page in reader.pages]
-        meta_title = reader.metadata.title if reader.metadata else None
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise CorpusFileError(f"unreadable PDF ({exc.__class__.__name__})") from None
-    text = "\n\n".join(p.strip() for p in pages if p.strip())
-    return ExtractedText(
-        text=text, title=str(meta_title).strip() if meta_title else None, headings=()
-    )
-
-
-LOADERS: dict[str, Callable[[Path], ExtractedText]] = {
-    ".md": load_markdown,
-    ".markdown": load_markdown,
-    ".txt": load_text,
-    ".text": load_text,
-    ".html": load_html,
-    ".htm": load_html,
-    ".pdf": load_pdf,
-}
-
-
-def extract(path: Path) -> ExtractedText:
-    """Load one file with the loader for its extension; CorpusFileError says why it cannot."""
-    loader = LOADERS.get(path.suffix.lower())
-    if loader is None:
-        supported = " ".join(sorted(LOADERS))
-        raise CorpusFileError(f"unsupported file type '{path.suffix}' (supported: {supported})")
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CorpusFileError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
-        extracted = loader(path)
-    except PermissionError:
-        raise CorpusFileError("permission denied") from None
-    except IsADirectoryError:
-        raise CorpusFileError("is a folder") from None
-    except OSError as exc:
-        raise CorpusFileError(f"unreadable ({exc.strerror or exc})") from None
-    if not extracted.text.strip():
-        raise CorpusFileError("empty: no text to index")
-    return extracted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -582,3 +351,6 @@ def _free_name(corpus_dir: Path, rel: str) -> str:
         candidate = f"{stem}-{n}.{ext}" if ext else f"{stem}-{n}"
         n += 1
     return candidate
+
+
+__all__ = ["LOADERS", "CorpusFileError", "extract"]  # re-exported: loaders live in loaders.py

@@ -20,9 +20,8 @@ from assistant import prompts
 from assistant.answer import NO_ANSWER, abstention, make_citation
 from assistant.config import Settings
 from assistant.errors import AssistantError
-from assistant.store import StoredDocument
 from assistant.text import split_sentences
-from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage
+from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage, StoredDocument
 from assistant.verify import SUPPORT_THRESHOLD, markers, strip_markers, support
 
 # A sentence scoring below this against every passage it cites is dropped, not just marked.

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.store import StoredDocument
 from assistant.text import STOPWORDS, numbers, own_words, stem, terms, words
-from assistant.types import Passage, ScoredPassage
+from assistant.types import Passage, ScoredPassage, StoredDocument
 
 QUANTITY = re.compile(
     r"\b(how (many|much|large|big|high|deep|tall|wide|old|heavy|often|expensive)|"

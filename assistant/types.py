@@ -251,3 +251,17 @@ class IndexReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
+
+
+@dataclass
+class StoredDocument:
+    """A document as the index holds it: metadata, the exact text offsets refer to, hash."""
+
+    meta: DocumentMeta
+    text: str
+    content_hash: str
+    passage_ids: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.meta.id

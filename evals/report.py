@@ -287,3 +287,21 @@ def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> None:
     atomic_write_json(folder / "summary.json", summary)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The run's figures as a plain-text table, the assistant beside the systems it ran with."""
+    others = [(label.split()[0], peer["metrics"]) for label, peer, _ in peers(summary)]
+    lines = [
+        f"{'metric':<22}{summary['run']['mode']:>11}" + "".join(f"{name:>12}" for name, _ in others)
+    ]
+    rows = [(label, key, "{:.3f}") for key, label in LABELS.items()] + [
+        ("latency p50 ms", "latency_p50_ms", "{:.1f}"),
+        ("latency p95 ms", "latency_p95_ms", "{:.1f}"),
+        ("answer words", "answer_words", "{:.1f}"),
+    ]
+    for label, key, fmt in rows:
+        cells = [summary.get(key)] + [m.get(key) for _, m in others]
+        text = ["–" if v is None else fmt.format(v) for v in cells]
+        lines.append(f"{label:<22}{text[0]:>11}" + "".join(f"{t:>12}" for t in text[1:]))
+    return "\n".join(lines)

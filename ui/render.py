@@ -9,8 +9,7 @@ from urllib.parse import urlparse
 
 from assistant.api import PassageContext, SourceSummary
 from assistant.chat import Turn
-from assistant.store import StoredDocument
-from assistant.types import Answer, Citation, SupportResult
+from assistant.types import Answer, Citation, StoredDocument, SupportResult
 
 # Characters that Markdown or HTML would interpret, as numeric entities.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`[]()*_#|~!\\{}=:"}

@@ -1,0 +1,333 @@
+"""The Chroma collections of one index generation: passages (written through llama-index),
+their sentences, and one record per document, embedded on disk or on a Chroma server.
+
+A document's record is written last and deleted first, so a passage whose document has no
+matching record is an orphan from an interrupted write: readers ignore it and the next writer
+removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.corpus import CorpusDocument
+from assistant.errors import StoreUnavailableError
+from assistant.types import DocumentMeta, Passage, StoredDocument
+
+PASSAGES, SENTENCES, DOCUMENTS = "passages", "sentences", "documents"
+
+
+class ChromaIndex:
+    """The three Chroma collections of one index generation."""
+
+    def __init__(self, client: Any, prefix: str = "assistant-") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._collections: dict[str, Any] = {}
+        self._vector_store: Any = None
+
+    @classmethod
+    def embedded(cls, path: Path) -> ChromaIndex:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        client = chromadb.PersistentClient(
+            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+        return cls(client)
+
+    @classmethod
+    def remote(cls, url: str, prefix: str = "assistant-") -> ChromaIndex:
+        from urllib.parse import urlparse
+
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if not parsed.hostname:
+            raise StoreUnavailableError(
+                f"'{url}' is not a Chroma server URL.", "Use the form http://host:port."
+            )
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname,
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=ChromaSettings(anonymized_telemetry=False),
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"Cannot reach the Chroma server at {url} ({exc.__class__.__name__}).",
+                "Start it (for example `chroma run --path DIR --port 8000`) or unset "
+                "ASSISTANT_CHROMA_URL to use the embedded store.",
+            ) from None
+        return cls(client, prefix)
+
+    POINTER = "assistant-pointer"
+
+    def pointer(self) -> dict[str, Any]:
+        """The live generation recorded on a server ({} when there is none)."""
+        try:
+            col = self.client.get_collection(self.POINTER, embedding_function=None)
+        except Exception:
+            return {}
+        return dict(col.metadata or {})
+
+    def set_pointer(self, generation: str, info: dict[str, Any]) -> None:
+        """Switch every reader of the server to `generation` (one metadata write)."""
+        col = self.client.get_or_create_collection(self.POINTER, embedding_function=None)
+        col.modify(
+            metadata={
+                "current": generation,
+                "info": json.dumps(info),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
+
+    def touch_pointer(self) -> None:
+        """Tell readers on other machines that the live generation changed in place."""
+        meta = self.pointer()
+        if meta.get("current"):
+            col = self.client.get_collection(self.POINTER, embedding_function=None)
+            col.modify(metadata={**meta, "updated": f"{time.time():.6f}"})
+
+    def drop_generations(self, keep: set[str]) -> None:
+        """Delete the collections of generations not in `keep`."""
+        for col in self.client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if name.startswith("assistant-gen-"):
+                generation = name[len("assistant-") :].rsplit("-", 1)[0]
+                if generation not in keep:
+                    with suppress(Exception):
+                        self.client.delete_collection(name)
+
+    def collection(self, name: str, create: bool = False) -> Any:
+        if name not in self._collections:
+            full = f"{self.prefix}{name}"
+            if create:
+                col = self.client.get_or_create_collection(
+                    full, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+                )
+            else:
+                col = self.client.get_collection(full, embedding_function=None)
+            self._collections[name] = col
+        return self._collections[name]
+
+    def create(self) -> None:
+        for name in (PASSAGES, SENTENCES, DOCUMENTS):
+            self.collection(name, create=True)
+
+    def drop(self) -> None:
+        for name in (PASSAGES, SENTENCES, DOCUMENTS):
+            with suppress(Exception):
+                self.client.delete_collection(f"{self.prefix}{name}")
+        self._collections.clear()
+        self._vector_store = None
+
+    @property
+    def vector_store(self) -> Any:
+        """The passages collection as a llama-index vector store."""
+        if self._vector_store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._vector_store = ChromaVectorStore(chroma_collection=self.collection(PASSAGES))
+        return self._vector_store
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _get_all(self, name: str, include: list[str], batch: int = 5000) -> dict[str, list[Any]]:
+        col = self.collection(name)
+        out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
+        offset = 0
+        while True:
+            got = col.get(include=include, limit=batch, offset=offset)
+            out["ids"].extend(got["ids"])
+            for key in include:
+                values = got[key]
+                out[key].extend(list(values) if values is not None else [])
+            if len(got["ids"]) < batch:
+                return out
+            offset += batch
+
+    def document_records(self) -> dict[str, str]:
+        """doc_id -> content hash of every complete document."""
+        got = self._get_all(DOCUMENTS, ["metadatas"])
+        return {
+            i: str(m.get("content_hash", ""))
+            for i, m in zip(got["ids"], got["metadatas"], strict=True)
+        }
+
+    def read(self) -> tuple[dict[str, StoredDocument], list[Passage]]:
+        """Every complete document and its passages, in document order."""
+        got = self._get_all(DOCUMENTS, ["metadatas", "documents"])
+        docs: dict[str, StoredDocument] = {}
+        for doc_id, meta, text in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+            info = json.loads(meta["meta"])
+            docs[doc_id] = StoredDocument(
+                DocumentMeta.from_dict(info), text or "", str(meta["content_hash"])
+            )
+        got = self._get_all(PASSAGES, ["metadatas", "documents"])
+        passages: list[Passage] = []
+        for pid, meta, text in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+            doc = docs.get(str(meta.get("doc_id")))
+            if doc is None or meta.get("content_hash") != doc.content_hash:
+                continue  # orphan of an interrupted write
+            passages.append(
+                Passage(
+                    id=pid,
+                    doc_id=doc.id,
+                    start=int(meta["start"]),
+                    end=int(meta["end"]),
+                    text=text or "",
+                    section=str(meta.get("section", "")),
+                    ordinal=int(meta.get("ordinal", 0)),
+                    sentences=tuple(tuple(s) for s in json.loads(meta["sentences"])),  # type: ignore[misc]
+                )
+            )
+        passages.sort(key=lambda p: (p.doc_id, p.ordinal))
+        for p in passages:
+            docs[p.doc_id].passage_ids.append(p.id)
+        return docs, passages
+
+    def dense_search(self, vector: np.ndarray, k: int, total: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the nearest passages (`total`: how many there are).
+
+        Queries Chroma directly: going through llama-index here would import all of
+        llama_index.core (1.5 s on a cold start) and rebuild a node per hit for nothing."""
+        col = self.collection(PASSAGES)
+        n = min(k, total)
+        if n <= 0:
+            return []
+        got = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        return [
+            (pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0], strict=True)
+        ]
+
+    def sentence_search(
+        self, vector: np.ndarray, k: int, total: int
+    ) -> list[tuple[str, int, float]]:
+        """(passage id, sentence index, cosine similarity) of the nearest sentences."""
+        col = self.collection(SENTENCES)
+        n = min(k, total)
+        if n <= 0:
+            return []
+        got = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        out = []
+        for sid, d in zip(got["ids"][0], got["distances"][0], strict=True):
+            pid, _, index = sid.rpartition("/")
+            out.append((pid, int(index), 1.0 - float(d)))
+        return out
+
+    def passage_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored embeddings of these passages."""
+        if not ids:
+            return {}
+        got = self.collection(PASSAGES).get(ids=list(ids), include=["embeddings"])
+        return {
+            i: np.asarray(v, dtype=np.float32)
+            for i, v in zip(got["ids"], got["embeddings"], strict=True)
+        }
+
+    def sentence_vectors(self, passages: Sequence[Passage]) -> dict[str, np.ndarray]:
+        """The stored sentence embeddings of these passages, one matrix per passage."""
+        ids = [f"{p.id}/{i}" for p in passages for i in range(len(p.sentences))]
+        if not ids:
+            return {}
+        got = self.collection(SENTENCES).get(ids=ids, include=["embeddings"])
+        vecs = {
+            i: np.asarray(v, dtype=np.float32)
+            for i, v in zip(got["ids"], got["embeddings"], strict=True)
+        }
+        out = {}
+        for p in passages:
+            rows = [vecs.get(f"{p.id}/{i}") for i in range(len(p.sentences))]
+            if all(r is not None for r in rows):
+                out[p.id] = np.vstack(rows)  # type: ignore[arg-type]
+        return out
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a document: its record first, so its passages become orphans, then them."""
+        self.collection(DOCUMENTS).delete(ids=[doc_id])
+        self.collection(PASSAGES).delete(where={"doc_id": doc_id})
+        self.collection(SENTENCES).delete(where={"doc_id": doc_id})
+
+    def remove_orphans(self, keep: Iterable[str]) -> None:
+        keep = list(keep)
+        for name in (PASSAGES, SENTENCES):
+            where = {"doc_id": {"$nin": keep}} if keep else None
+            col = self.collection(name)
+            if where is None:
+                ids = col.get(include=[])["ids"]
+                if ids:
+                    col.delete(ids=ids)
+            else:
+                col.delete(where=where)
+
+    def add_document(
+        self,
+        doc: CorpusDocument,
+        passages: list[Passage],
+        passage_vecs: np.ndarray,
+        sentence_vecs: np.ndarray,
+    ) -> None:
+        """Write a document's passages and sentences, then its record (which makes it live)."""
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+        meta = doc.meta
+        nodes = [
+            TextNode(
+                id_=p.id,
+                text=p.text,
+                embedding=passage_vecs[i].tolist(),
+                start_char_idx=p.start,
+                end_char_idx=p.end,
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc.id)},
+                metadata={
+                    "title": meta.title,
+                    "kind": meta.kind,
+                    "url": meta.url,
+                    "section": p.section,
+                    "start": p.start,
+                    "end": p.end,
+                    "ordinal": p.ordinal,
+                    "sentences": json.dumps([list(s) for s in p.sentences]),
+                    "content_hash": doc.content_hash,
+                },
+            )
+            for i, p in enumerate(passages)
+        ]
+        if nodes:
+            self.vector_store.add(nodes)
+        sent_ids = [f"{p.id}/{i}" for p in passages for i in range(len(p.sentences))]
+        for start in range(0, len(sent_ids), 4000):
+            stop = start + 4000
+            self.collection(SENTENCES).upsert(
+                ids=sent_ids[start:stop],
+                embeddings=sentence_vecs[start:stop],
+                metadatas=[{"doc_id": doc.id}] * len(sent_ids[start:stop]),
+            )
+        # The document's own vector (mean of its passages) keeps Chroma from embedding anything.
+        doc_vec = passage_vecs.mean(axis=0) if len(passage_vecs) else np.ones(passage_vecs.shape[1])
+        doc_vec = doc_vec / (float(np.linalg.norm(doc_vec)) or 1.0)
+        self.collection(DOCUMENTS).upsert(
+            ids=[doc.id],
+            embeddings=[doc_vec.astype(np.float32)],
+            documents=[doc.text],
+            metadatas=[
+                {
+                    "content_hash": doc.content_hash,
+                    "meta": json.dumps(meta.to_dict(), ensure_ascii=False),
+                    "passages": len(passages),
+                }
+            ],
+        )
