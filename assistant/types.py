@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
-
-Kind = Literal["article", "source"]
-
+from typing import Any
 
 @dataclass(frozen=True)
 class DocumentMeta:
