@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+
 @dataclass(frozen=True)
 class DocumentMeta:
     """What the manifest (or the file itself) says about one document."""
