@@ -19,7 +19,7 @@ from assistant.embedding import Embedder
 from assistant.errors import IndexStateError, InputError
 from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
 from assistant.rerank import Candidate, SentenceScorer, rerank
-from assistant.retrieve import HybridRetriever
+from assistant.retrieve import HybridRetriever, worker_pool
 from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, no_progress
 from assistant.types import (
     Answer,
@@ -175,10 +175,13 @@ class Assistant:
         snapshot = self.snapshot()
         retriever = self.retriever()
         k = k or self.settings.retrieval.top_k
+        depth = max(k, self.settings.retrieval.rerank_depth)
         t0 = time.perf_counter()
+        # BM25 needs no vector: it runs while the question is embedded (numpy frees the GIL).
+        lexical = worker_pool().submit(retriever.lexical_search, text, depth)
         vector = self.embed_query(text)
         t1 = time.perf_counter()
-        found = retriever.retrieve(text, vector, max(k, self.settings.retrieval.rerank_depth))
+        found = retriever.retrieve(text, vector, depth, lexical=lexical.result())
         p_vectors, vectors = snapshot.vectors([sp.passage.id for sp in found])
         scorer = SentenceScorer(retriever.lexical.idf, snapshot.cache.setdefault("terms", {}))
         candidates = scorer.score(text, vector, found, vectors, p_vectors, snapshot.docs, avoid)

@@ -7,7 +7,8 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from functools import cached_property
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -15,6 +16,11 @@ from assistant.config import RetrievalSettings
 from assistant.store import IndexSnapshot
 from assistant.text import normalize_for_match, terms
 from assistant.types import Passage, ScoredPassage
+
+
+@lru_cache(maxsize=1)
+def worker_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
 
 
 class LexicalIndex:
@@ -71,28 +77,43 @@ class HybridRetriever:
         titles = {d.id: d.meta.title for d in self.snapshot.docs.values()}
         return LexicalIndex(self.snapshot.passages, titles)
 
+    def candidates_per_list(self, k: int | None = None) -> int:
+        return max(self.settings.candidates, k or self.settings.top_k)
+
+    def lexical_search(self, query: str, k: int | None = None) -> list[tuple[int, float]]:
+        """BM25's ranking alone: needs no query vector, so it can run while one is computed."""
+        return self.lexical.search(terms(query), self.candidates_per_list(k))
+
     def retrieve(
-        self, query: str, query_vector: np.ndarray, k: int | None = None
+        self,
+        query: str,
+        query_vector: np.ndarray,
+        k: int | None = None,
+        lexical: list[tuple[int, float]] | None = None,
     ) -> list[ScoredPassage]:
-        """The best `k` passages for a query, fused and de-duplicated, best first."""
+        """The best `k` passages for a query, fused and de-duplicated, best first. `lexical`
+        is the BM25 ranking when the caller has already computed it."""
         k = k or self.settings.top_k
-        n = max(self.settings.candidates, k)
+        n = self.candidates_per_list(k)
+        chroma, snap = self.snapshot.chroma, self.snapshot
+        # The two Chroma queries run side by side (its client releases the GIL).
+        pool = worker_pool()
+        sentence_hits = pool.submit(
+            chroma.sentence_search, query_vector, n * 3, snap.sentence_count
+        )
         dense = [
             (pid, sim)
-            for pid, sim in self.snapshot.chroma.dense_search(
-                query_vector, n, len(self.snapshot.passages)
-            )
-            if pid in self.snapshot.by_id
+            for pid, sim in chroma.dense_search(query_vector, n, len(snap.passages))
+            if pid in snap.by_id
         ]
+        if lexical is None:
+            lexical = self.lexical.search(terms(query), n)
         sentences: list[tuple[str, float]] = []
         seen_pids: set[str] = set()
-        for pid, _, sim in self.snapshot.chroma.sentence_search(
-            query_vector, n * 3, self.snapshot.sentence_count
-        ):
-            if pid in self.snapshot.by_id and pid not in seen_pids:
+        for pid, _, sim in sentence_hits.result():
+            if pid in snap.by_id and pid not in seen_pids:
                 seen_pids.add(pid)
                 sentences.append((pid, sim))
-        lexical = self.lexical.search(terms(query), n)
         fused: dict[str, ScoredPassage] = {}
         rrf_k = self.settings.rrf_k
         for rank, (pid, sim) in enumerate(dense, start=1):

@@ -66,26 +66,42 @@ def machine() -> dict[str, Any]:
     }
 
 
+# Runs a command from a small, fresh process and reports that command's own peak memory. Linux
+# carries a process's peak RSS across fork and exec, so measuring a child of this (large)
+# process directly would report this process's peak instead.
+_LAUNCHER = """
+import json, os, sys
+out, cmd = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.execvp(cmd[0], cmd)
+_, status, usage = os.wait4(pid, 0)
+with open(out, "w") as f:
+    json.dump({"rc": os.waitstatus_to_exitcode(status), "rss_kb": usage.ru_maxrss}, f)
+"""
+
+
 def run_child(
     cmd: list[str], env: dict[str, str] | None = None, show: bool = False
 ) -> dict[str, Any]:
     """Run a command in a fresh process: wall time, its own peak memory, exit code, output.
     With `show`, its progress bar (stderr) stays on the terminal."""
-    started = time.perf_counter()
-    stderr = None if show else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, **(env or {})}
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.NamedTemporaryFile(suffix=".json") as report:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, report.name, *cmd],
+            stdout=subprocess.PIPE,
+            stderr=None if show else subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        measured = json.loads(Path(report.name).read_text() or "{}")
     return {
         "seconds": wall,
-        "rss_mb": usage.ru_maxrss / 1024,
-        "rc": proc.returncode,
-        "stdout": out.decode(errors="replace"),
+        "rss_mb": measured.get("rss_kb", 0) / 1024,
+        "rc": measured.get("rc", done.returncode),
+        "stdout": done.stdout.decode(errors="replace"),
     }
 
 
@@ -248,6 +264,14 @@ def synthetic_corpus(folder: Path, passages: int, seed: int = 13) -> Path:
     return folder
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak memory (VmHWM starts afresh at exec, unlike ru_maxrss)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def folder_size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
@@ -272,7 +296,7 @@ def query_child(corpus: Path, index: Path, questions_file: Path) -> dict[str, An
         times.append((time.perf_counter() - t0) * 1000)
     found = assistant.retrieve(PLANTED_QUESTION, k=5)
     recall = any(PLANTED in sp.passage.text for sp in found)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     return {
         "open_s": open_s,
         "p50_ms": percentile(times, 0.5),
@@ -284,7 +308,11 @@ def query_child(corpus: Path, index: Path, questions_file: Path) -> dict[str, An
 
 
 def scaling(
-    sizes: list[int], work: Path, questions: list[str], log: Callable[[str], None]
+    sizes: list[int],
+    work: Path,
+    questions: list[str],
+    log: Callable[[str], None],
+    reps: int = 1,
 ) -> list[dict[str, Any]]:
     rows = []
     qfile = work / "questions.json"
@@ -292,7 +320,7 @@ def scaling(
     for size in sizes:
         corpus = synthetic_corpus(work / f"synthetic-{size}", size)
         index = work / f"synthetic-{size}-index"
-        log(f"  {size} passages: indexing")
+        log(f"  {size} passages: indexing (an index kept from an earlier run is only checked)")
         env = {"ASSISTANT_PROGRESS": "1"} if sys.stderr.isatty() else {}
         build = _check(
             run_child(
@@ -302,22 +330,24 @@ def scaling(
             ),
             "synthetic index",
         )
-        log(f"  {size} passages: querying")
-        child = _check(
-            run_child(
-                [
-                    sys.executable,
-                    "-m",
-                    "evals.bench",
-                    "--query-child",
-                    str(corpus),
-                    str(index),
-                    str(qfile),
-                ]
-            ),
-            "query child",
-        )
-        measured = json.loads(child["stdout"].strip().splitlines()[-1])
+        runs = []
+        for rep in range(reps):
+            log(f"  {size} passages: querying ({rep + 1}/{reps})")
+            cmd = [
+                sys.executable,
+                "-m",
+                "evals.bench",
+                "--query-child",
+                str(corpus),
+                str(index),
+                str(qfile),
+            ]
+            child = _check(run_child(cmd), "query child")
+            runs.append(json.loads(child["stdout"].strip().splitlines()[-1]))
+        keys = ("open_s", "p50_ms", "p95_ms", "rss_mb")
+        measured: dict[str, Any] = {key: statistics.median(r[key] for r in runs) for key in keys}
+        measured["planted_recall_at_5"] = all(r["planted_recall_at_5"] for r in runs)
+        measured["passages"] = runs[0]["passages"]
         rows.append(
             {
                 "target_passages": size,
@@ -407,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
+        "--keep", type=Path, default=None, help="work in this folder and keep the indexes built"
+    )
+    parser.add_argument(
         "--query-child", nargs=3, metavar=("CORPUS", "INDEX", "QUESTIONS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -438,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         "reps": args.reps,
         "command": "python -m evals.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    work = Path(tempfile.mkdtemp(prefix="assistant-bench-"))
+    work = args.keep or Path(tempfile.mkdtemp(prefix="assistant-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         if not args.skip_side_by_side:
             log("Side by side on the default corpus")
@@ -447,9 +481,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         if not args.skip_scaling and sizes:
             log("Scaling on synthetic corpora")
-            results["scaling"] = scaling(sizes, work, questions[:60], log)
+            results["scaling"] = scaling(sizes, work, questions[:60], log, args.reps)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
     text = markdown(results)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

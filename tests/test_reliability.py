@@ -60,14 +60,18 @@ def test_indexing_killed_at_random_moments_recovers(tmp_path: Path, embedder: Em
     sources = sorted((corpus / "sources").glob("*.md"))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     kills = 0
-    for round_no in range(10):
+    for round_no in range(16):  # until ten writers have really been killed
+        if kills >= 10:
+            break
         # Change the corpus so that kills land in first builds, updates, removals and rebuilds.
+        args = ["index"]
         if round_no % 3 == 1:
             target = rng.choice(sources)
             target.write_text(target.read_text() + f"\n\nAn added paragraph, version {round_no}.\n")
         elif round_no % 3 == 2 and len(sources) > 10:
             sources.pop(rng.randrange(len(sources))).unlink()
-        args = ["index", "--rebuild"] if round_no == 6 else ["index"]
+        elif round_no > 0:
+            args = ["index", "--rebuild"]
         child = subprocess.Popen(
             [
                 sys.executable,
@@ -83,7 +87,7 @@ def test_indexing_killed_at_random_moments_recovers(tmp_path: Path, embedder: Em
             stderr=subprocess.DEVNULL,
             env=env,
         )
-        time.sleep(rng.uniform(2.0, 14.0))
+        time.sleep(rng.uniform(1.5, 9.0))
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             kills += 1
@@ -110,7 +114,7 @@ def test_indexing_killed_at_random_moments_recovers(tmp_path: Path, embedder: Em
         assert ask.returncode == 0, f"round {round_no}: {ask.stderr[-1500:]}"
         assert json.loads(ask.stdout)["question"] == "What was the Treaty of Aigun?"
         consistent(settings, embedder)
-    assert kills >= 10 - 2, "most rounds must really kill a writer"
+    assert kills >= 10, "ten writers must really have been killed"
     finished = Assistant(settings, embedder)
     finished.index()
     equals_corpus(finished)
