@@ -9,6 +9,7 @@ machine in one run, and a scaling run on synthetic corpora.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -191,13 +192,18 @@ def side_by_side(
         "assistant": median_of(ours_cold, "rss_mb"),
         "baseline": median_of(base_cold, "rss_mb"),
     }
+    log("  where a cold start's time goes")
+    out["cold_phases_s"] = cold_breakdown(corpus, index, reps)
     log("  warm latency")
     out.update(warm(corpus, index, store, reps, questions))
     return out
 
 
 def warm(corpus: Path, index: Path, store: Path, reps: int, questions: list[str]) -> dict[str, Any]:
-    """Latency in one long-lived process, each question new to the process in every repetition."""
+    """Latency in one long-lived process. Each system answers every question in a block of its
+    own (the query vectors are never cached): run back to back, one question at a time, each
+    system slows the other, as the baseline's torch threads and our BLAS threads share two cores
+    and the caches. The order of the blocks turns with each repetition."""
     from assistant.api import Assistant
     from assistant.config import RetrievalSettings, Settings
     from evals.baseline import TOP_K, Baseline
@@ -210,31 +216,31 @@ def warm(corpus: Path, index: Path, store: Path, reps: int, questions: list[str]
     for q in questions[:3]:  # load everything once
         assistant.ask(q)
         baseline.retrieve(q, TOP_K)
-    answer, retrieve, base = [], [], []
-    for _ in range(reps):
-        a, r, b = [], [], []
+
+    def block(run: Callable[[str], object]) -> tuple[float, float]:
+        times = []
         for q in questions:
             t0 = time.perf_counter()
-            assistant.ask(q)
-            t1 = time.perf_counter()
-            assistant.search(q)
-            t2 = time.perf_counter()
-            baseline.retrieve(q, TOP_K)
-            t3 = time.perf_counter()
-            a.append((t1 - t0) * 1000)
-            r.append((t2 - t1) * 1000)
-            b.append((t3 - t2) * 1000)
-        answer.append((percentile(a, 0.5), percentile(a, 0.95)))
-        retrieve.append((percentile(r, 0.5), percentile(r, 0.95)))
-        base.append((percentile(b, 0.5), percentile(b, 0.95)))
+            run(q)
+            times.append((time.perf_counter() - t0) * 1000)
+        return percentile(times, 0.5), percentile(times, 0.95)
+
+    systems: dict[str, Callable[[str], object]] = {
+        "warm_answer_ms": assistant.ask,
+        "warm_retrieve_ms": assistant.search,
+        "baseline_warm_retrieve_ms": lambda q: baseline.retrieve(q, TOP_K),
+    }
+    names = list(systems)
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for rep in range(reps):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            figures[name].append(block(systems[name]))
 
     def med(pairs: list[tuple[float, float]], i: int) -> float:
         return statistics.median(p[i] for p in pairs)
 
     return {
-        "warm_answer_ms": {"p50": med(answer, 0), "p95": med(answer, 1)},
-        "warm_retrieve_ms": {"p50": med(retrieve, 0), "p95": med(retrieve, 1)},
-        "baseline_warm_retrieve_ms": {"p50": med(base, 0), "p95": med(base, 1)},
+        **{name: {"p50": med(runs, 0), "p95": med(runs, 1)} for name, runs in figures.items()},
         "questions": len(questions),
     }
 
@@ -274,6 +280,55 @@ def peak_rss_mb() -> float:
 
 def folder_size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def cold_child(corpus: Path, index: Path) -> dict[str, float]:
+    """Runs in a fresh process: the steps of a cold `assistant ask`, in order, each timed."""
+    phases: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(label: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[label] = now - mark
+        mark = now
+
+    importlib.import_module("assistant.cli")
+    lap("import the command line (assistant, numpy, settings)")
+    importlib.import_module("chromadb")
+    lap("import chromadb (loaded when the index opens)")
+    from assistant.api import Assistant
+    from assistant.config import Settings
+
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index))
+    assistant.snapshot()
+    lap("open the index: passages and documents from Chroma")
+    _ = assistant.retriever().lexical  # built on first use
+    lap("BM25 over the passages")
+    assistant.embedder.numpy_encoder()
+    lap("query model weights (numpy)")
+    assistant.ask(QUESTION)
+    lap("first answer (embed, retrieve, answer, check)")
+    return phases
+
+
+def cold_breakdown(corpus: Path, index: Path, reps: int) -> dict[str, float]:
+    """Median seconds of each step of a cold ask; what is left of the wall time is the
+    interpreter starting and exiting."""
+    runs = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "evals.bench", "--cold-child", str(corpus), str(index)],
+            capture_output=True,
+            check=True,
+        )
+        wall = time.perf_counter() - started
+        phases = json.loads(done.stdout)
+        phases["Python start and exit"] = wall - sum(phases.values())
+        phases["total"] = wall
+        runs.append(phases)
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
 def query_child(corpus: Path, index: Path, questions_file: Path) -> dict[str, Any]:
@@ -405,6 +460,11 @@ def markdown(results: dict[str, Any]) -> str:
             f"| warm retrieval only p50 / p95 (ms) | {s['warm_retrieve_ms']['p50']:.1f} / {s['warm_retrieve_ms']['p95']:.1f} | {s['baseline_warm_retrieve_ms']['p50']:.1f} / {s['baseline_warm_retrieve_ms']['p95']:.1f} | {ratio(s['warm_retrieve_ms']['p50'], s['baseline_warm_retrieve_ms']['p50'])} / {ratio(s['warm_retrieve_ms']['p95'], s['baseline_warm_retrieve_ms']['p95'])} |",
             "",
         ]
+        phases = s.get("cold_phases_s")
+        if phases:
+            lines += ["| cold `assistant ask`: where the time goes | seconds |", "|---|---|"]
+            lines += [f"| {name} | {sec:.2f} |" for name, sec in phases.items()]
+            lines.append("")
     rows = results.get("scaling")
     if rows:
         lines += [
@@ -442,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--query-child", nargs=3, metavar=("CORPUS", "INDEX", "QUESTIONS"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--cold-child", nargs=2, metavar=("CORPUS", "INDEX"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -449,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.query_child:
         corpus, index, qfile = (Path(p) for p in args.query_child)
         print(json.dumps(query_child(corpus, index, qfile)))
+        return 0
+    if args.cold_child:
+        corpus, index = (Path(p) for p in args.cold_child)
+        print(json.dumps(cold_child(corpus, index)))
         return 0
     if args.reps < 1:
         parser.error("--reps must be at least 1")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.bench import PLANTED, synthetic_corpus
+from assistant.config import PROJECT_ROOT
+from evals.bench import PLANTED, cold_breakdown, markdown, synthetic_corpus
 
 
 def test_synthetic_corpus_is_deterministic_and_holds_the_planted_fact(tmp_path: Path) -> None:
@@ -61,3 +62,36 @@ def test_bad_arguments_are_refused() -> None:
         timeout=60,
     )
     assert out.returncode == 2 and "--sizes takes numbers" in out.stderr
+
+
+def test_cold_start_breakdown_names_each_step(default_index: Path) -> None:
+    phases = cold_breakdown(PROJECT_ROOT / "corpus", default_index, reps=1)
+    steps = [k for k in phases if k != "total"]
+    assert len(steps) == 7 and all(phases[k] >= 0 for k in steps)
+    assert any(k.startswith("import chromadb") for k in steps)
+    assert phases["total"] == pytest.approx(sum(phases[k] for k in steps))
+    table = markdown(
+        {
+            "date": "today",
+            "machine": {"cores": 2, "memory_mb": 1024, "cpu": "cpu", "python": "3"},
+            "command": "python -m evals.bench",
+            "reps": 1,
+            "side_by_side": {
+                **{
+                    key: {"assistant": 1.0, "baseline": 2.0}
+                    for key in (
+                        "index_build_s",
+                        "reindex_unchanged_s",
+                        "cold_ask_s",
+                        "cold_ask_rss_mb",
+                    )
+                },
+                **{
+                    key: {"p50": 1.0, "p95": 2.0}
+                    for key in ("warm_answer_ms", "warm_retrieve_ms", "baseline_warm_retrieve_ms")
+                },
+                "cold_phases_s": phases,
+            },
+        }
+    )
+    assert "where the time goes" in table and "| import chromadb" in table
