@@ -60,6 +60,7 @@ class Search:
     passages: list[ScoredPassage]  # the best k, reranked
     candidates: list[Candidate]  # sentences of every reranked passage, best first
     timings_ms: dict[str, float]
+    retriever: HybridRetriever  # what was searched: the answer reads the same index view
 
 
 @dataclass
@@ -128,22 +129,25 @@ class Assistant:
             return report
         return None
 
-    def snapshot(self) -> IndexSnapshot:
-        """The loaded index, reloaded when another process has changed it since."""
+    def _current(self) -> tuple[IndexSnapshot, HybridRetriever]:
+        """The loaded index and its retriever, as one pair; reloaded when another process
+        has changed the index since."""
         with self._lock:
             generation = self._snapshot.generation if self._snapshot else None
             token = self.store.change_token(generation)
-            if self._snapshot is None or token != self._token:
+            if self._snapshot is None or self._retriever is None or token != self._token:
                 snapshot = self.store.open()
                 self._snapshot = snapshot
                 self._retriever = HybridRetriever(snapshot, self.settings.retrieval)
                 self._token = self.store.change_token(snapshot.generation)
-            return self._snapshot
+            return self._snapshot, self._retriever
+
+    def snapshot(self) -> IndexSnapshot:
+        """The loaded index, reloaded when another process has changed it since."""
+        return self._current()[0]
 
     def retriever(self) -> HybridRetriever:
-        self.snapshot()
-        assert self._retriever is not None
-        return self._retriever
+        return self._current()[1]
 
     # -- questions --------------------------------------------------------------------------
 
@@ -172,8 +176,7 @@ class Assistant:
         """Retrieve, then rerank by the best sentence of each passage: the passages that best
         match a question, best first, with every sentence scored."""
         text = self.clean(question)
-        snapshot = self.snapshot()
-        retriever = self.retriever()
+        snapshot, retriever = self._current()
         k = k or self.settings.retrieval.top_k
         depth = max(k, self.settings.retrieval.rerank_depth)
         t0 = time.perf_counter()
@@ -193,6 +196,7 @@ class Assistant:
             passages,
             candidates,
             {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000},
+            retriever,
         )
 
     def retrieve(self, question: str, k: int | None = None) -> list[ScoredPassage]:
@@ -229,7 +233,8 @@ class Assistant:
         verified Answer, which always comes last."""
         started = time.perf_counter()
         found = self.search(question, k, avoid)
-        docs = self.snapshot().docs
+        snapshot = found.retriever.snapshot
+        docs = snapshot.docs
         t0 = time.perf_counter()
 
         def extractive(note: str = "") -> Answer:
@@ -247,9 +252,9 @@ class Assistant:
                 llm,
                 self.settings,
                 self.embedder.embed_queries,
-                self.retriever().lexical.idf,
+                found.retriever.lexical.idf,
                 self.embedder.count_tokens,
-                lambda ids: self.snapshot().vectors(ids)[1],
+                lambda ids: snapshot.vectors(ids)[1],
             )
             answer = extractive("No answer from the model.")
             for event in generator.stream(found.question, found.passages, docs, extractive, strict):
@@ -296,11 +301,10 @@ class Assistant:
     def cite(self, claim: str, k: int = 5) -> list[SupportResult]:
         """The passages that support a claim, best supported first, with their scores."""
         text = self.clean(claim)
-        snapshot = self.snapshot()
-        retriever = self.retriever()
+        snapshot, retriever = self._current()
         vector = self.embed_query(text)
-        found = retriever.retrieve(text, vector, max(k * 2, k))
-        vectors = snapshot.chroma.sentence_vectors([sp.passage for sp in found])
+        found = retriever.retrieve(text, vector, k * 2)
+        _, vectors = snapshot.vectors([sp.passage.id for sp in found])
         results = []
         for sp in found:
             s = support(text, sp.passage, retriever.lexical.idf, vector, vectors.get(sp.passage.id))

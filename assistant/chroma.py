@@ -197,33 +197,36 @@ class ChromaIndex:
             docs[p.doc_id].passage_ids.append(p.id)
         return docs, passages
 
+    def _nearest(
+        self, name: str, vector: np.ndarray, k: int, total: int
+    ) -> list[tuple[str, float]]:
+        """(record id, cosine similarity) of the `k` records of a collection of `total`
+        that lie nearest to `vector`."""
+        n = min(k, total)
+        if n <= 0:
+            return []
+        got = self.collection(name).query(
+            query_embeddings=[vector], n_results=n, include=["distances"]
+        )
+        return [
+            (i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0], strict=True)
+        ]
+
     def dense_search(self, vector: np.ndarray, k: int, total: int) -> list[tuple[str, float]]:
         """(passage id, cosine similarity) of the nearest passages (`total`: how many there are).
 
         Queries Chroma directly: going through llama-index here would import all of
         llama_index.core (1.5 s on a cold start) and rebuild a node per hit for nothing."""
-        col = self.collection(PASSAGES)
-        n = min(k, total)
-        if n <= 0:
-            return []
-        got = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
-        return [
-            (pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0], strict=True)
-        ]
+        return self._nearest(PASSAGES, vector, k, total)
 
     def sentence_search(
         self, vector: np.ndarray, k: int, total: int
     ) -> list[tuple[str, int, float]]:
         """(passage id, sentence index, cosine similarity) of the nearest sentences."""
-        col = self.collection(SENTENCES)
-        n = min(k, total)
-        if n <= 0:
-            return []
-        got = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
         out = []
-        for sid, d in zip(got["ids"][0], got["distances"][0], strict=True):
+        for sid, sim in self._nearest(SENTENCES, vector, k, total):
             pid, _, index = sid.rpartition("/")
-            out.append((pid, int(index), 1.0 - float(d)))
+            out.append((pid, int(index), sim))
         return out
 
     def passage_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:

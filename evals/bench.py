@@ -176,22 +176,14 @@ def side_by_side(
         _check(run_child(baseline_cmd(store, corpus, "ask", QUESTION)), "baseline ask")
         for _ in range(reps)
     ]
-    out["index_build_s"] = {
-        "assistant": median_of(ours_build, "seconds"),
-        "baseline": median_of(base_build, "seconds"),
+    figures = {  # figure: (our runs, the baseline's runs, the key measured)
+        "index_build_s": (ours_build, base_build, "seconds"),
+        "reindex_unchanged_s": (reindex, base_build, "seconds"),
+        "cold_ask_s": (ours_cold, base_cold, "seconds"),
+        "cold_ask_rss_mb": (ours_cold, base_cold, "rss_mb"),
     }
-    out["reindex_unchanged_s"] = {
-        "assistant": median_of(reindex, "seconds"),
-        "baseline": median_of(base_build, "seconds"),
-    }
-    out["cold_ask_s"] = {
-        "assistant": median_of(ours_cold, "seconds"),
-        "baseline": median_of(base_cold, "seconds"),
-    }
-    out["cold_ask_rss_mb"] = {
-        "assistant": median_of(ours_cold, "rss_mb"),
-        "baseline": median_of(base_cold, "rss_mb"),
-    }
+    for name, (ours, base, key) in figures.items():
+        out[name] = {"assistant": median_of(ours, key), "baseline": median_of(base, key)}
     log("  where a cold start's time goes")
     out["cold_phases_s"] = cold_breakdown(corpus, index, reps)
     log("  warm latency")
@@ -415,25 +407,17 @@ def scaling(
 
 
 def plot_scaling(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from evals.report import figure
 
     xs = [r["passages"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    ax.plot(xs, [r["p50_ms"] for r in rows], marker="o", label="p50", color="#4f46e5")
-    ax.plot(xs, [r["p95_ms"] for r in rows], marker="o", label="p95", color="#0d9488")
-    ax.axhline(150, color="#b91c1c", linestyle="--", linewidth=1, label="p95 target (150 ms)")
-    ax.set_xscale("log")
-    ax.set_xlabel("passages in the index")
-    ax.set_ylabel("warm answer latency (ms)")
-    ax.set_title("Latency against corpus size")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path, "Latency against corpus size", size=(7, 4), legend="best") as ax:
+        ax.plot(xs, [r["p50_ms"] for r in rows], marker="o", label="p50", color="#4f46e5")
+        ax.plot(xs, [r["p95_ms"] for r in rows], marker="o", label="p95", color="#0d9488")
+        ax.axhline(150, color="#b91c1c", linestyle="--", linewidth=1, label="p95 target (150 ms)")
+        ax.set_xscale("log")
+        ax.set_xlabel("passages in the index")
+        ax.set_ylabel("warm answer latency (ms)")
+        ax.grid(alpha=0.3)
 
 
 def ratio(a: float, b: float) -> str:

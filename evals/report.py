@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from assistant.fsutil import atomic_write_json, atomic_write_text
 from evals.metrics import LOWER_IS_BETTER, METRICS, ItemResult
@@ -83,13 +84,38 @@ def _fmt(value: float | None, ci: Sequence[float] | None = None) -> str:
     return text
 
 
-def plot_metrics(path: Path, summary: dict[str, Any]) -> None:
-    """Bars for every 0..1 metric with 95% intervals, the baseline beside the assistant."""
+@contextmanager
+def figure(
+    path: Path,
+    title: str,
+    size: tuple[float, float] = (10, 4.2),
+    legend: Literal["lower left", "best"] = "lower left",
+) -> Iterator[Any]:
+    """Axes to draw on; titled, given a legend and saved to `path` as a PNG on leaving."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=size, dpi=110)
+    try:
+        yield ax
+        ax.set_title(title)
+        ax.legend(loc=legend)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+
+
+def _score_axis(ax: Any) -> None:
+    """A 0..1 score axis with horizontal grid lines."""
+    ax.set_ylim(0, 1.05)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_metrics(path: Path, summary: dict[str, Any]) -> None:
+    """Bars for every 0..1 metric with 95% intervals, the baseline beside the assistant."""
     systems = [("assistant", summary, summary["ci"], "#4f46e5")]
     if summary.get("baseline"):
         systems.append(
@@ -100,92 +126,65 @@ def plot_metrics(path: Path, summary: dict[str, Any]) -> None:
                 "#94a3b8",
             )
         )
-    fig, ax = plt.subplots(figsize=(11, 4.6), dpi=110)
-    width = 0.8 / len(systems)
-    for j, (name, metrics, ci, color) in enumerate(systems):
-        xs, ys, lo, hi = [], [], [], []
-        for i, m in enumerate(METRICS):
-            value = metrics.get(m)
-            if value is None:
-                continue
-            xs.append(i + (j - (len(systems) - 1) / 2) * width)
-            ys.append(value)
-            interval = ci.get(m) or (value, value)
-            lo.append(max(0.0, value - interval[0]))
-            hi.append(max(0.0, interval[1] - value))
-        ax.bar(xs, ys, width=width, color=color, label=name, yerr=[lo, hi], capsize=3)
-    ax.set_xticks(range(len(METRICS)), [LABELS[m] for m in METRICS], rotation=30, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("score (95% bootstrap interval)")
-    ax.set_title("Answer quality on the gold set (over-refusal: lower is better)")
-    ax.legend(loc="lower left")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    title = "Answer quality on the gold set (over-refusal: lower is better)"
+    with figure(path, title, size=(11, 4.6)) as ax:
+        width = 0.8 / len(systems)
+        for j, (name, metrics, ci, color) in enumerate(systems):
+            xs, ys, lo, hi = [], [], [], []
+            for i, m in enumerate(METRICS):
+                value = metrics.get(m)
+                if value is None:
+                    continue
+                xs.append(i + (j - (len(systems) - 1) / 2) * width)
+                ys.append(value)
+                interval = ci.get(m) or (value, value)
+                lo.append(max(0.0, value - interval[0]))
+                hi.append(max(0.0, interval[1] - value))
+            ax.bar(xs, ys, width=width, color=color, label=name, yerr=[lo, hi], capsize=3)
+        ax.set_xticks(range(len(METRICS)), [LABELS[m] for m in METRICS], rotation=30, ha="right")
+        _score_axis(ax)
+        ax.set_ylabel("score (95% bootstrap interval)")
 
 
 def plot_tags(path: Path, by_tag: dict[str, dict[str, Any]]) -> None:
     """Per item kind: retrieval and citation for answerable kinds, refusal for the others."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tags = list(by_tag)
     series = [
         ("hit_at_1", "#818cf8"),
         ("citation_recall", "#4f46e5"),
         ("correct_refusal", "#0d9488"),
     ]
-    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
-    width = 0.26
-    for j, (metric, color) in enumerate(series):
-        values = [by_tag[t].get(metric) for t in tags]
-        xs = [i + (j - 1) * width for i, v in enumerate(values) if v is not None]
-        ys = [v for v in values if v is not None]
-        ax.bar(xs, ys, width=width, color=color, label=LABELS[metric])
-    ax.set_xticks(range(len(tags)), [f"{t}\n(n={by_tag[t]['n_items']})" for t in tags])
-    ax.set_ylim(0, 1.05)
-    ax.set_title("By kind of question")
-    ax.legend(loc="lower left")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path, "By kind of question") as ax:
+        width = 0.26
+        for j, (metric, color) in enumerate(series):
+            values = [by_tag[t].get(metric) for t in tags]
+            xs = [i + (j - 1) * width for i, v in enumerate(values) if v is not None]
+            ys = [v for v in values if v is not None]
+            ax.bar(xs, ys, width=width, color=color, label=LABELS[metric])
+        ax.set_xticks(range(len(tags)), [f"{t}\n(n={by_tag[t]['n_items']})" for t in tags])
+        _score_axis(ax)
 
 
 def plot_compare(path: Path, current: dict[str, Any], previous: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
     names = [m for m in METRICS if current.get(m) is not None and previous.get(m) is not None]
     xs = range(len(names))
-    ax.bar(
-        [x - 0.2 for x in xs],
-        [previous[m] for m in names],
-        width=0.4,
-        color="#cbd5e1",
-        label="previous run",
-    )
-    ax.bar(
-        [x + 0.2 for x in xs],
-        [current[m] for m in names],
-        width=0.4,
-        color="#4f46e5",
-        label="this run",
-    )
-    ax.set_xticks(list(xs), [LABELS[m] for m in names], rotation=30, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_title("This run against the previous one")
-    ax.legend(loc="lower left")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path, "This run against the previous one") as ax:
+        ax.bar(
+            [x - 0.2 for x in xs],
+            [previous[m] for m in names],
+            width=0.4,
+            color="#cbd5e1",
+            label="previous run",
+        )
+        ax.bar(
+            [x + 0.2 for x in xs],
+            [current[m] for m in names],
+            width=0.4,
+            color="#4f46e5",
+            label="this run",
+        )
+        ax.set_xticks(list(xs), [LABELS[m] for m in names], rotation=30, ha="right")
+        _score_axis(ax)
 
 
 def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -45,6 +46,20 @@ def make_pdf(path: Path, lines: list[str], title: str | None = None) -> Path:
     )
     path.write_bytes(bytes(out))
     return path
+
+
+def cli_command(corpus: Path, index: Path, *args: str) -> list[str]:
+    """`assistant ARGS...` on a corpus and index, as a command line for a separate process."""
+    return [
+        sys.executable,
+        "-m",
+        "assistant.cli",
+        "--corpus",
+        str(corpus),
+        "--index",
+        str(index),
+        *args,
+    ]
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from assistant.api import Assistant
 from assistant.cli import cli
 from assistant.config import Settings
 from assistant.embedding import Embedder
-from tests.helpers import free_port, stop, wait_until_up
+from tests.helpers import cli_command, free_port, stop, wait_until_up
 
 CHROMA = Path(sys.executable).parent / "chroma"
 
@@ -50,20 +50,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def ask_in_process(corpus: Path, index: Path, url: str, question: str) -> dict:
     """`assistant ask --json` in a separate process, with its own (empty) local index folder."""
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "assistant.cli",
-            "--corpus",
-            str(corpus),
-            "--index",
-            str(index),
-            "--chroma-url",
-            url,
-            "ask",
-            question,
-            "--json",
-        ],
+        cli_command(corpus, index, "--chroma-url", url, "ask", question, "--json"),
         capture_output=True,
         text=True,
         timeout=180,

@@ -159,16 +159,19 @@ def run_eval(index: Path, *args: str):
     return CliRunner().invoke(cli, ["--corpus", str(CORPUS), "--index", str(index), "eval", *args])
 
 
+def run_small_eval(index: Path, questions: Path, out: Path, *args: str):
+    """`assistant eval` on a small question set, writing its run folders under `out`."""
+    return run_eval(index, "--questions", str(questions), "--out", str(out), *args)
+
+
 def test_eval_writes_a_run_folder_and_compares_runs(
     default_index: Path, small_questions: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "runs"
-    first = run_eval(
+    first = run_small_eval(
         default_index,
-        "--questions",
-        str(small_questions),
-        "--out",
-        str(out),
+        small_questions,
+        out,
         "--no-baseline",
         "--json",
     )
@@ -184,12 +187,10 @@ def test_eval_writes_a_run_folder_and_compares_runs(
     assert "| hit@1 |" in report and "[95% CI]" in report and "answer length (words)" in report
     assert not list(out.glob(".*.tmp"))
 
-    second = run_eval(
+    second = run_small_eval(
         default_index,
-        "--questions",
-        str(small_questions),
-        "--out",
-        str(out),
+        small_questions,
+        out,
         "--no-baseline",
         "--json",
     )
@@ -203,12 +204,10 @@ def test_eval_writes_a_run_folder_and_compares_runs(
 def test_eval_gates_fail_the_run_with_exit_1(
     default_index: Path, small_questions: Path, tmp_path: Path
 ) -> None:
-    result = run_eval(
+    result = run_small_eval(
         default_index,
-        "--questions",
-        str(small_questions),
-        "--out",
-        str(tmp_path),
+        small_questions,
+        tmp_path,
         "--no-baseline",
         "--no-compare",
         "--fail-under",
@@ -240,12 +239,10 @@ def test_eval_bad_input_exits_2(
 def test_baseline_runs_side_by_side(
     default_index: Path, small_questions: Path, tmp_path: Path
 ) -> None:
-    result = run_eval(
+    result = run_small_eval(
         default_index,
-        "--questions",
-        str(small_questions),
-        "--out",
-        str(tmp_path),
+        small_questions,
+        tmp_path,
         "--no-compare",
         "--json",
     )

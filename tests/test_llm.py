@@ -20,7 +20,7 @@ from assistant.cli import cli
 from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.llm import GenerativeAnswerer, build_prompt
-from assistant.types import Answer
+from assistant.types import Answer, ScoredPassage
 from tests.conftest import CORPUS, DATA
 from tests.helpers import free_port, stop, wait_until_up
 
@@ -51,6 +51,21 @@ def _fallback(assistant: Assistant, question: str):
     return fallback
 
 
+def _verify(
+    assistant: Assistant, text: str, passages: list[ScoredPassage], strict: bool = False
+) -> Answer:
+    """The model's `text` for the trade question, checked against `passages`."""
+    return _generator(assistant).verify(
+        TRADE,
+        text,
+        passages,
+        passages,
+        assistant.snapshot().docs,
+        _fallback(assistant, TRADE),
+        strict=strict,
+    )
+
+
 def test_prompt_numbers_passages_and_trims_the_lowest_ranked(assistant: Assistant) -> None:
     passages = assistant.retrieve(TRADE, k=5)
     docs = assistant.snapshot().docs
@@ -71,22 +86,13 @@ def test_passage_text_cannot_close_its_own_tag(assistant: Assistant) -> None:
 
 def test_verification_keeps_supported_sentences_and_drops_the_rest(assistant: Assistant) -> None:
     passages = assistant.retrieve(TRADE, k=5)
-    gen = _generator(assistant)
     trade = next(i for i, sp in enumerate(passages, start=1) if "$240 billion" in sp.passage.text)
     text = (
         f"Bilateral trade surged past $240 billion in 2023 [{trade}]. "
         f"China supplies microchips and cars to Russia [{trade}][9]. "
         "Penguins are the best swimmers in Antarctica [1]. Ignore this line."
     )
-    answer = gen.verify(
-        TRADE,
-        text,
-        passages,
-        passages,
-        assistant.snapshot().docs,
-        _fallback(assistant, TRADE),
-        strict=False,
-    )
+    answer = _verify(assistant, text, passages)
     assert answer.mode == "llm"
     assert [s.citations for s in answer.sentences] == [[1], [1]]  # [9] was never retrieved
     assert all(s.supported and s.support and s.support >= 0.5 for s in answer.sentences)
@@ -101,56 +107,23 @@ def test_mostly_unsupported_answers_fall_back_to_the_extractive_answer(
 ) -> None:
     passages = assistant.retrieve(TRADE, k=5)
     text = "The moon is made of cheese [1]. Bananas grow on Mars [2]. Trade surpassed $240 billion in 2023 [1]."
-    answer = _generator(assistant).verify(
-        TRADE,
-        text,
-        passages,
-        passages,
-        assistant.snapshot().docs,
-        _fallback(assistant, TRADE),
-        strict=False,
-    )
+    answer = _verify(assistant, text, passages)
     assert answer.mode == "extractive" and "could not be verified" in answer.note
     assert "$240 billion" in answer.citations[0].quote
 
 
 def test_the_model_saying_no_answer_is_an_abstention(assistant: Assistant) -> None:
     passages = assistant.retrieve(TRADE, k=5)
-    answer = _generator(assistant).verify(
-        TRADE,
-        "NO_ANSWER",
-        passages,
-        passages,
-        assistant.snapshot().docs,
-        _fallback(assistant, TRADE),
-        strict=False,
-    )
+    answer = _verify(assistant, "NO_ANSWER", passages)
     assert answer.abstained and answer.text == NO_ANSWER and answer.passages
 
 
 def test_strict_drops_weakly_supported_sentences(assistant: Assistant) -> None:
     passages = assistant.retrieve(TRADE, k=5)
-    gen = _generator(assistant)
     n = next(i for i, sp in enumerate(passages, start=1) if "$240 billion" in sp.passage.text)
     text = f"Bilateral trade passed $240 billion in 2023 [{n}]. Russia is isolated and its economy depends on things [{n}]."
-    loose = gen.verify(
-        TRADE,
-        text,
-        passages,
-        passages,
-        assistant.snapshot().docs,
-        _fallback(assistant, TRADE),
-        strict=False,
-    )
-    strict = gen.verify(
-        TRADE,
-        text,
-        passages,
-        passages,
-        assistant.snapshot().docs,
-        _fallback(assistant, TRADE),
-        strict=True,
-    )
+    loose = _verify(assistant, text, passages)
+    strict = _verify(assistant, text, passages, strict=True)
     assert len(strict.sentences) <= len(loose.sentences)
     assert all(s.supported for s in strict.sentences)
 

@@ -8,7 +8,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from assistant.errors import InputError
 from assistant.store import IndexStore
 from assistant.types import Answer
 from tests.conftest import CORPUS, DATA
+from tests.helpers import cli_command
 
 
 def consistent(settings: Settings, embedder: Embedder) -> Assistant:
@@ -73,16 +73,7 @@ def test_indexing_killed_at_random_moments_recovers(tmp_path: Path, embedder: Em
         elif round_no > 0:
             args = ["index", "--rebuild"]
         child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "assistant.cli",
-                "--corpus",
-                str(corpus),
-                "--index",
-                str(index),
-                *args,
-            ],
+            cli_command(corpus, index, *args),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -94,18 +85,7 @@ def test_indexing_killed_at_random_moments_recovers(tmp_path: Path, embedder: Em
         child.wait()
         # A fresh process answers: from a consistent index, or after repairing it.
         ask = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "assistant.cli",
-                "--corpus",
-                str(corpus),
-                "--index",
-                str(index),
-                "ask",
-                "What was the Treaty of Aigun?",
-                "--json",
-            ],
+            cli_command(corpus, index, "ask", "What was the Treaty of Aigun?", "--json"),
             capture_output=True,
             text=True,
             timeout=300,

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, stop, wait_until_up
+from tests.helpers import cli_command, free_port, stop, wait_until_up
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -22,18 +21,7 @@ def start_server(
     corpus: Path, index: Path, log: Path, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "assistant.cli",
-        "--corpus",
-        str(corpus),
-        "--index",
-        str(index),
-        "serve",
-        "--port",
-        str(port),
-    ]
+    cmd = cli_command(corpus, index, "serve", "--port", str(port))
     handle = log.open("wb")
     # Evaluation runs started from the page go to a folder of the test's own.
     environment = {**os.environ, "ASSISTANT_EVAL_DIR": str(log.parent / "eval-runs"), **(env or {})}
