@@ -229,6 +229,13 @@ class ChromaIndex:
             out.append((pid, int(index), sim))
         return out
 
+    def all_vectors(self, name: str) -> tuple[list[str], np.ndarray]:
+        """Every record id of a collection and its embedding, one row each."""
+        got = self._get_all(name, ["embeddings"])
+        if not got["ids"]:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
+
     def passage_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored embeddings of these passages."""
         if not ids:

@@ -56,6 +56,15 @@ class RetrievalSettings(BaseModel):
         le=1_000_000,
         description="Question vectors kept for repeated questions (0: none).",
     )
+    exact_search_limit: int = Field(
+        20_000,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "Collections of at most this many vectors are searched exactly in memory (faster "
+            "at that size, and exact); larger ones with Chroma's HNSW index. 0: always Chroma."
+        ),
+    )
     rrf_k: int = Field(60, ge=1, le=1000, description="Rank offset in reciprocal rank fusion.")
     dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense ranking.")
     bm25_weight: float = Field(1.0, ge=0, le=10, description="Weight of the BM25 ranking.")
@@ -101,10 +110,11 @@ class Settings(BaseSettings):
         DEFAULT_EMBED_MODEL,
         description="Sentence-transformers model: a local folder, or a name found offline.",
     )
-    query_runtime: Literal["numpy", "sentence-transformers"] = Field(
-        "numpy",
-        description="How questions are embedded: the numpy runtime (fast start, same vectors) "
-        "or sentence-transformers. Indexing always uses sentence-transformers.",
+    query_runtime: Literal["onnx", "numpy", "sentence-transformers"] = Field(
+        "onnx",
+        description="How questions are embedded, all with the same vectors: ONNX Runtime "
+        "(fastest), numpy (no extra package) or sentence-transformers (slow to start). "
+        "Indexing always uses sentence-transformers.",
     )
     chroma_url: str | None = Field(
         None, description="http://host:port of a Chroma server; unset keeps the embedded store."

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import DEFAULT_EMBED_MODEL
+from assistant.encoders import BertWeights, NumpyEncoder, OnnxEncoder, QueryEncoder, supports
 from assistant.errors import AssistantError
 
 ProgressFn = Callable[[int], None]
@@ -51,139 +52,20 @@ def resolve_model_path(name: str) -> Path:
         ) from None
 
 
-class NumpyEncoder:
-    """The same BERT model run with numpy: no torch import, a few ms per query on a CPU.
-
-    Sentence-transformers builds the index; this runtime embeds questions, which keeps cold
-    starts short. Tests check that both give the same vectors. Handles BERT-type models with
-    mean pooling; `supports()` says whether a model folder qualifies."""
-
-    def __init__(self, path: Path, tokenizer: Any, max_seq_length: int) -> None:
-        from safetensors.numpy import load_file
-
-        cfg = json.loads((path / "config.json").read_text())
-        self.heads = int(cfg["num_attention_heads"])
-        self.layers = int(cfg["num_hidden_layers"])
-        self.eps = float(cfg.get("layer_norm_eps", 1e-12))
-        w = load_file(str(path / "model.safetensors"))
-        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
-        self.w = {k[len(prefix) :]: v for k, v in w.items() if k.startswith(prefix)}
-        # Weights transposed once and query/key/value fused: one BLAS call instead of three.
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}"
-            att = f"{p}.attention.self"
-            self.w[f"{p}.qkv.weight"] = np.concatenate(
-                [self.w[f"{att}.{n}.weight"] for n in ("query", "key", "value")]
-            )
-            self.w[f"{p}.qkv.bias"] = np.concatenate(
-                [self.w[f"{att}.{n}.bias"] for n in ("query", "key", "value")]
-            )
-        self.wt = {
-            k[: -len(".weight")]: np.ascontiguousarray(v.T)
-            for k, v in self.w.items()
-            if k.endswith(".weight") and v.ndim == 2 and not k.startswith("embeddings.")
-        }
-        self.tokenizer = tokenizer
-        self.max_len = max_seq_length
-
-    @staticmethod
-    def supports(path: Path) -> bool:
-        try:
-            cfg = json.loads((path / "config.json").read_text())
-            modules = json.loads((path / "modules.json").read_text())
-            pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
-        except (OSError, ValueError):
-            return False
-        types = [m.get("type", "") for m in modules]
-        return (
-            cfg.get("model_type") == "bert"
-            and cfg.get("hidden_act") == "gelu"
-            and cfg.get("position_embedding_type", "absolute") == "absolute"
-            and (path / "model.safetensors").exists()
-            and pooling.get("pooling_mode_mean_tokens") is True
-            and not any(
-                pooling.get(k)
-                for k in (
-                    "pooling_mode_cls_token",
-                    "pooling_mode_max_tokens",
-                    "pooling_mode_mean_sqrt_len_tokens",
-                )
-            )
-            and types[:2]
-            == ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"]
-            and all(t == "sentence_transformers.models.Normalize" for t in types[2:])
-        )
-
-    def _layer_norm(self, x: np.ndarray, name: str) -> np.ndarray:
-        mean = x.mean(-1, keepdims=True)
-        var = ((x - mean) ** 2).mean(-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + self.eps) * self.w[f"{name}.weight"] + self.w[
-            f"{name}.bias"
-        ]
-
-    def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
-        """A linear layer over a 2-D batch of token vectors."""
-        return x @ self.wt[name] + self.w[f"{name}.bias"]
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        from scipy.special import erf
-
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
-        ids_list = [
-            e.ids[: self.max_len - 1] + ([e.ids[-1]] if len(e.ids) > self.max_len else [])
-            for e in encodings
-        ]
-        length = max(len(i) for i in ids_list)
-        ids = np.zeros((len(ids_list), length), dtype=np.int64)
-        mask = np.zeros((len(ids_list), length), dtype=np.float32)
-        for row, seq in enumerate(ids_list):
-            ids[row, : len(seq)] = seq
-            mask[row, : len(seq)] = 1.0
-        w = self.w
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:length][None, :, :]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        )
-        batch, hidden = x.shape[0], x.shape[2]
-        x = self._layer_norm(x.reshape(batch * length, hidden), "embeddings.LayerNorm")
-        head_dim = hidden // self.heads
-        bias = (1.0 - mask)[:, None, None, :] * np.float32(-1e9)
-        scale = np.float32(1.0 / np.sqrt(head_dim))
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}"
-            qkv = self._dense(x, f"{p}.qkv").reshape(batch, length, 3, self.heads, head_dim)
-            q, k, v = (qkv[:, :, j].transpose(0, 2, 1, 3) for j in range(3))
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            scores /= scores.sum(-1, keepdims=True)
-            ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, hidden)
-            x = self._layer_norm(
-                x + self._dense(ctx, f"{p}.attention.output.dense"),
-                f"{p}.attention.output.LayerNorm",
-            )
-            h = self._dense(x, f"{p}.intermediate.dense")
-            h = 0.5 * h * (1.0 + erf(h * np.float32(1.0 / np.sqrt(2.0))))
-            x = self._layer_norm(x + self._dense(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")
-        x = x.reshape(batch, length, hidden)
-        pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 class Embedder:
     """Encodes texts into normalised vectors; thread-safe, loads each runtime once.
 
-    `embed` (indexing) runs sentence-transformers; `embed_query` runs the numpy runtime when
-    the model allows it (`query_runtime="numpy"`), else sentence-transformers too."""
+    `embed` (indexing) runs sentence-transformers. `embed_query` runs the query runtime
+    (see encoders.py) when the model allows it: "onnx" (ONNX Runtime, falling back to numpy
+    where it is not installed), "numpy", or "sentence-transformers"."""
 
-    def __init__(self, model_name: str, query_runtime: str = "numpy") -> None:
+    def __init__(self, model_name: str, query_runtime: str = "onnx") -> None:
         self.model_name = model_name
         self.path = resolve_model_path(model_name)
         self.query_runtime = query_runtime
         self._lock = threading.Lock()
         self._model: Any = None
-        self._numpy: NumpyEncoder | None = None
+        self._query: QueryEncoder | None = None
 
     @cached_property
     def _tokenizer(self) -> Any:
@@ -258,26 +140,42 @@ class Embedder:
                 progress(len(idx))
         return out
 
-    def numpy_encoder(self) -> NumpyEncoder | None:
-        """The numpy runtime, or None when this model needs sentence-transformers."""
+    def query_encoder(self) -> QueryEncoder | None:
+        """The runtime that embeds questions, or None when sentence-transformers must."""
         with self._lock:
-            if self._numpy is None and NumpyEncoder.supports(self.path):
-                tok = self._tokenizer
-                self._numpy = NumpyEncoder(self.path, tok, self.max_seq_length)
-            return self._numpy
+            if self._query is None and self.query_runtime != "sentence-transformers":
+                self._query = self.load_encoder(self.query_runtime)
+            return self._query
+
+    def load_encoder(self, runtime: str) -> QueryEncoder | None:
+        """A new "onnx" or "numpy" encoder for this model; None if the model needs
+        sentence-transformers. Without ONNX Runtime, "onnx" gives the numpy encoder."""
+        if not supports(self.path):
+            return None
+        weights = BertWeights(self.path)
+        if runtime == "onnx":
+            try:
+                return OnnxEncoder(weights, self._tokenizer, self.max_seq_length)
+            except ImportError:
+                pass  # the numpy encoder gives the same vectors, about twice as slowly
+        return NumpyEncoder(weights, self._tokenizer, self.max_seq_length)
+
+    @property
+    def active_runtime(self) -> str:
+        """What embeds questions now (loading it if need be)."""
+        encoder = self.query_encoder()
+        return encoder.runtime if encoder is not None else "sentence-transformers"
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors for several short texts (claims to check), with the query runtime."""
-        if self.query_runtime == "numpy":
-            encoder = self.numpy_encoder()
-            if encoder is not None and texts:
-                return encoder.encode(list(texts))
+        encoder = self.query_encoder()
+        if encoder is not None and texts:
+            return encoder.encode(list(texts))
         return self.embed(texts)
 
     def embed_query(self, text: str) -> np.ndarray:
         """One unit vector for a question or claim."""
-        if self.query_runtime == "numpy":
-            encoder = self.numpy_encoder()
-            if encoder is not None:
-                return encoder.encode([text])[0]
+        encoder = self.query_encoder()
+        if encoder is not None:
+            return encoder.encode([text])[0]
         return self.embed([text])[0]

@@ -8,10 +8,11 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 
 import numpy as np
 
+from assistant.chroma import SENTENCES
 from assistant.config import RetrievalSettings
 from assistant.store import IndexSnapshot
 from assistant.text import normalize_for_match, terms
@@ -95,22 +96,17 @@ class HybridRetriever:
         is the BM25 ranking when the caller has already computed it."""
         k = k or self.settings.top_k
         n = self.candidates_per_list(k)
-        chroma, snap = self.snapshot.chroma, self.snapshot
-        # The two Chroma queries run side by side (its client releases the GIL).
-        pool = worker_pool()
-        sentence_hits = pool.submit(
-            chroma.sentence_search, query_vector, n * 3, snap.sentence_count
-        )
-        dense = [
-            (pid, sim)
-            for pid, sim in chroma.dense_search(query_vector, n, len(snap.passages))
-            if pid in snap.by_id
-        ]
+        snap = self.snapshot
+        # Two queries to Chroma run side by side (its client releases the GIL); in memory,
+        # a search takes less time than handing it to another thread.
+        search = partial(snap.sentence_search, query_vector, n * 3)
+        pending = None if snap.in_memory(SENTENCES) else worker_pool().submit(search)
+        dense = [(pid, sim) for pid, sim in snap.dense_search(query_vector, n) if pid in snap.by_id]
         if lexical is None:
             lexical = self.lexical.search(terms(query), n)
         sentences: list[tuple[str, float]] = []
         seen_pids: set[str] = set()
-        for pid, _, sim in sentence_hits.result():
+        for pid, _, sim in pending.result() if pending else search():
             if pid in snap.by_id and pid not in seen_pids:
                 seen_pids.add(pid)
                 sentences.append((pid, sim))

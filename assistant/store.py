@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.chroma import PASSAGES, ChromaIndex
+from assistant.chroma import PASSAGES, SENTENCES, ChromaIndex
 from assistant.chunking import chunk_document
 from assistant.config import Settings
 from assistant.corpus import CorpusDocument, file_fingerprints, scan
@@ -77,9 +78,34 @@ def _embed_sentences(meta: DocumentMeta, passage: Passage) -> list[str]:
     return [f"{head}: {s}" for s in passage.sentence_texts()]
 
 
+class VectorTable:
+    """Every vector of one collection, held in memory and searched exactly."""
+
+    def __init__(self, ids: list[str], matrix: np.ndarray) -> None:
+        self.ids = ids
+        self.matrix = matrix
+        self.row = {record: i for i, record in enumerate(ids)}
+
+    def nearest(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(record id, cosine similarity) of the `k` nearest records, nearest first (the
+        vectors are unit length, so the dot product is the cosine)."""
+        k = min(k, len(self.ids))
+        if k <= 0:
+            return []
+        sims = self.matrix @ vector
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.ids[i], float(sims[i])) for i in top]
+
+
 @dataclass
 class IndexSnapshot:
-    """A read-only view of one index generation, loaded into memory for retrieval."""
+    """A read-only view of one index generation, loaded into memory for retrieval.
+
+    A collection of at most `exact_limit` vectors is read from Chroma once and searched
+    exactly in memory: at that size a matrix product beats a round trip through Chroma's
+    query path and finds the true nearest neighbours. Larger collections are searched with
+    Chroma's HNSW index."""
 
     root: Path
     generation: str
@@ -87,6 +113,7 @@ class IndexSnapshot:
     docs: dict[str, StoredDocument]
     passages: list[Passage]
     chroma: ChromaIndex
+    exact_limit: int = 0
     by_id: dict[str, Passage] = field(default_factory=dict)
     # Derived per-passage data (term sets, vectors) kept for the life of the snapshot.
     cache: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -94,6 +121,40 @@ class IndexSnapshot:
     def __post_init__(self) -> None:
         self.by_id = {p.id: p for p in self.passages}
         self.sentence_count = sum(len(p.sentences) for p in self.passages)
+        self._lock = threading.Lock()
+
+    def in_memory(self, name: str) -> bool:
+        """Whether this collection ("passages" or "sentences") is searched in memory."""
+        total = len(self.passages) if name == PASSAGES else self.sentence_count
+        return 0 < total <= self.exact_limit
+
+    def _table(self, name: str) -> VectorTable | None:
+        if not self.in_memory(name):
+            return None
+        tables = self.cache.setdefault("tables", {})
+        with self._lock:
+            if name not in tables:
+                tables[name] = VectorTable(*self.chroma.all_vectors(name))
+            table: VectorTable = tables[name]
+        return table
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the passages nearest to a query vector."""
+        table = self._table(PASSAGES)
+        if table is not None:
+            return table.nearest(vector, k)
+        return self.chroma.dense_search(vector, k, len(self.passages))
+
+    def sentence_search(self, vector: np.ndarray, k: int) -> list[tuple[str, int, float]]:
+        """(passage id, sentence index, cosine similarity) of the nearest sentences."""
+        table = self._table(SENTENCES)
+        if table is None:
+            return self.chroma.sentence_search(vector, k, self.sentence_count)
+        out = []
+        for sid, sim in table.nearest(vector, k):
+            pid, _, index = sid.rpartition("/")
+            out.append((pid, int(index), sim))
+        return out
 
     def vectors(self, ids: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Passage and sentence vectors of these passages, fetched from Chroma once each."""
@@ -101,12 +162,29 @@ class IndexSnapshot:
         sentence_cache = self.cache.setdefault("sentence_vectors", {})
         missing = [i for i in ids if i not in passage_cache]
         if missing:
-            passage_cache.update(self.chroma.passage_vectors(missing))
-            sentence_cache.update(self.chroma.sentence_vectors([self.by_id[i] for i in missing]))
+            passage_cache.update(self._passage_vectors(missing))
+            sentence_cache.update(self._sentence_vectors([self.by_id[i] for i in missing]))
         return (
             {i: passage_cache[i] for i in ids if i in passage_cache},
             {i: sentence_cache[i] for i in ids if i in sentence_cache},
         )
+
+    def _passage_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        table = self._table(PASSAGES)
+        if table is None:
+            return self.chroma.passage_vectors(ids)
+        return {i: table.matrix[table.row[i]] for i in ids if i in table.row}
+
+    def _sentence_vectors(self, passages: list[Passage]) -> dict[str, np.ndarray]:
+        table = self._table(SENTENCES)
+        if table is None:
+            return self.chroma.sentence_vectors(passages)
+        out = {}
+        for p in passages:
+            keys = [f"{p.id}/{i}" for i in range(len(p.sentences))]
+            if keys and all(k in table.row for k in keys):
+                out[p.id] = table.matrix[[table.row[k] for k in keys]]
+        return out
 
     def passage(self, passage_id: str) -> Passage | None:
         return self.by_id.get(passage_id)
@@ -226,7 +304,15 @@ class IndexStore:
                 f"({exc.__class__.__name__}: {str(exc)[:200]}).",
                 REBUILD_HINT,
             ) from None
-        return IndexSnapshot(self.root, gen, info, docs, passages, chroma)
+        return IndexSnapshot(
+            self.root,
+            gen,
+            info,
+            docs,
+            passages,
+            chroma,
+            exact_limit=self.settings.retrieval.exact_search_limit,
+        )
 
     def state(self) -> dict[str, Any]:
         gen = self.current_generation()

@@ -297,8 +297,8 @@ def cold_child(corpus: Path, index: Path) -> dict[str, float]:
     lap("open the index: passages and documents from Chroma")
     _ = assistant.retriever().lexical  # built on first use
     lap("BM25 over the passages")
-    assistant.embedder.numpy_encoder()
-    lap("query model weights (numpy)")
+    assistant.embedder.query_encoder()
+    lap(f"load the query encoder ({assistant.embedder.active_runtime})")
     assistant.ask(QUESTION)
     lap("first answer (embed, retrieve, answer, check)")
     return phases

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from assistant.embedding import Embedder, NumpyEncoder, resolve_model_path
+from assistant.embedding import Embedder, resolve_model_path
+from assistant.encoders import gelu, supports
 from assistant.errors import AssistantError
 
 TEXTS = [
@@ -24,20 +25,38 @@ def test_unknown_model_is_a_clear_error_not_a_download() -> None:
         resolve_model_path("someone/model-that-is-not-here")
 
 
-def test_numpy_runtime_gives_the_sentence_transformers_vectors(embedder: Embedder) -> None:
+@pytest.mark.parametrize("runtime", ["onnx", "numpy"])
+def test_query_runtimes_give_the_sentence_transformers_vectors(
+    embedder: Embedder, runtime: str
+) -> None:
     reference = embedder.embed(TEXTS)
     assert reference.shape == (len(TEXTS), 384)
-    encoder = embedder.numpy_encoder()
-    assert encoder is not None
-    fast = np.vstack([embedder.embed_query(t) for t in TEXTS])
-    batch = encoder.encode(TEXTS)
-    assert np.allclose((fast * reference).sum(1), 1.0, atol=1e-4)
+    encoder = embedder.load_encoder(runtime)
+    assert encoder is not None and encoder.runtime == runtime
+    single = np.vstack([encoder.encode([t])[0] for t in TEXTS])
+    batch = encoder.encode(TEXTS)  # padded to the longest text
+    assert np.allclose((single * reference).sum(1), 1.0, atol=1e-4)
     assert np.allclose((batch * reference).sum(1), 1.0, atol=1e-4)
-    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(single, axis=1), 1.0, atol=1e-5)
 
 
-def test_models_the_numpy_runtime_cannot_run_fall_back(tmp_path) -> None:
-    assert not NumpyEncoder.supports(tmp_path)
+def test_questions_are_embedded_with_onnx_runtime_by_default(embedder: Embedder) -> None:
+    fresh = Embedder(embedder.model_name)
+    assert fresh.active_runtime == "onnx"
+    assert np.allclose(fresh.embed_query(TEXTS[0]) @ embedder.embed([TEXTS[0]])[0], 1.0, atol=1e-4)
+    assert Embedder(embedder.model_name, "numpy").active_runtime == "numpy"
+
+
+def test_gelu_matches_the_exact_erf_form() -> None:
+    from scipy.special import erf
+
+    x = np.linspace(-12, 12, 100_001, dtype=np.float32)
+    exact = 0.5 * x.astype(np.float64) * (1 + erf(x.astype(np.float64) / np.sqrt(2)))
+    assert np.abs(gelu(x.copy()) - exact).max() < 2e-6
+
+
+def test_models_the_fast_runtimes_cannot_run_fall_back(tmp_path) -> None:
+    assert not supports(tmp_path)
 
 
 def test_token_counts_skip_special_tokens(embedder: Embedder) -> None:

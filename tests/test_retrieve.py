@@ -1,3 +1,5 @@
+import pytest
+
 from assistant.api import Assistant
 
 
@@ -21,3 +23,37 @@ def test_exact_words_rescue_what_embeddings_miss(assistant: Assistant) -> None:
     found = assistant.retrieve("HSK", k=3)
     assert any("HSK" in f.passage.text for f in found)
     assert any(f.bm25_rank == 1 and "HSK" in f.passage.text for f in found)
+
+
+def test_exact_search_in_memory_agrees_with_chroma(assistant: Assistant) -> None:
+    """A small collection is searched exactly in memory; Chroma's HNSW index gives the same
+    neighbours (above the limit every search goes to Chroma)."""
+    from assistant.config import RetrievalSettings, Settings
+
+    hnsw = Assistant(
+        Settings(
+            corpus_dir=assistant.settings.corpus_dir,
+            index_dir=assistant.settings.index_dir,
+            retrieval=RetrievalSettings(exact_search_limit=0),
+        ),
+        assistant.embedder,
+    )
+    exact_snap, hnsw_snap = assistant.snapshot(), hnsw.snapshot()
+    for question in ("Power of Siberia gas pipeline", "Confucius Institutes in Russia"):
+        vector = assistant.embed_query(question)
+        exact, approx = exact_snap.dense_search(vector, 10), hnsw_snap.dense_search(vector, 10)
+        assert [pid for pid, _ in exact[:5]] == [pid for pid, _ in approx[:5]]
+        assert [s for _, s in exact] == sorted((s for _, s in exact), reverse=True)
+        for (_, a), (_, b) in zip(exact, approx, strict=True):
+            assert abs(a - b) < 1e-4  # the same cosine similarities
+        sentences = exact_snap.sentence_search(vector, 20)
+        assert sentences[:5] == [
+            (pid, i, pytest.approx(sim, abs=1e-4))
+            for pid, i, sim in hnsw_snap.sentence_search(vector, 20)[:5]
+        ]
+        assert hnsw.ask(question).text == assistant.ask(question).text
+    assert set(exact_snap.cache["tables"]) == {"passages", "sentences"}
+    assert "tables" not in hnsw_snap.cache
+    table = exact_snap.cache["tables"]["passages"]
+    assert table.matrix.shape == (len(exact_snap.passages), 384)
+    assert table.nearest(vector, 0) == []
