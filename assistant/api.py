@@ -199,6 +199,11 @@ class Assistant:
             retriever,
         )
 
+    def warm_up(self) -> None:
+        """Load what a first question needs (the index view, BM25, the question encoder, the
+        vectors searched in memory), so that it is answered as fast as the next one."""
+        self.search("warm up")
+
     def retrieve(self, question: str, k: int | None = None) -> list[ScoredPassage]:
         """The passages that best match a question, best first."""
         return self.search(question, k).passages

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -456,6 +459,11 @@ def add(
         _report(assistant.index(progress=_progress))
 
 
+def _quietly(run: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):
+        run()
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
@@ -493,6 +501,9 @@ def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> 
     click.echo(
         f"Serving on {url.rstrip('/')}  (Ctrl-C to stop)" + ("  login required" if auth else "")
     )
+    # The first question should not wait for the encoder to load; a failure here shows
+    # again, with its message, when a question is asked.
+    threading.Thread(target=_quietly, args=(assistant.warm_up,), daemon=True).start()
     try:
         app.block_thread()
     except KeyboardInterrupt:

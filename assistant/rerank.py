@@ -118,10 +118,10 @@ def overlap(q_terms: dict[str, float], bag: TermBag) -> float:
     for t, w in q_terms.items():
         if t in bag.terms:
             total += w
-        elif len(t) >= 4 and any(
-            s.startswith(t) or t.startswith(s) for s in bag.prefixes.get(t[:4], ())
-        ):
-            total += 0.7 * w
+        elif len(t) >= 4:
+            near = bag.prefixes.get(t[:4])
+            if near and any(s.startswith(t) or t.startswith(s) for s in near):
+                total += 0.7 * w
     return total
 
 
@@ -132,6 +132,7 @@ class _Analysed:
     context: TermBag
     sentences: list[TermBag]
     anaphoric: list[bool]
+    carried: list[TermBag | None]  # an anaphoric sentence's terms with the sentence before
     has_quantity: list[bool]
     dated: list[bool]
     numbers: list[set[str]]
@@ -156,10 +157,13 @@ class SentenceScorer:
         found = self.cache.get(passage.id)
         if found is None:
             texts = passage.sentence_texts()
+            bags = [TermBag(set(terms(t))) for t in texts]
+            anaphoric = [i > 0 and bool(_ANAPHOR_START.match(t)) for i, t in enumerate(texts)]
             found = _Analysed(
                 context=TermBag(set(terms(f"{title} {passage.section} {passage.text}"))),
-                sentences=[TermBag(set(terms(t))) for t in texts],
-                anaphoric=[bool(_ANAPHOR_START.match(t)) for t in texts],
+                sentences=bags,
+                anaphoric=anaphoric,
+                carried=[bags[i] | bags[i - 1] if a else None for i, a in enumerate(anaphoric)],
                 has_quantity=[bool(quantities(t)) for t in texts],
                 dated=[bool(YEAR.search(t) or MONTHS.search(t)) for t in texts],
                 numbers=[numbers(t) for t in texts],
@@ -211,10 +215,11 @@ class SentenceScorer:
             texts = p.sentence_texts()
             for i, span in enumerate(p.sentences):
                 lex_s = overlap(q_terms, info.sentences[i]) / q_mass
-                if info.anaphoric[i] and i > 0:
+                carried_bag = info.carried[i]
+                if carried_bag is not None:
                     # "It is the deepest lake": what "it" is lives in the sentence before,
                     # whose words count half.
-                    carried = overlap(q_terms, info.sentences[i] | info.sentences[i - 1]) / q_mass
+                    carried = overlap(q_terms, carried_bag) / q_mass
                     lex_s += 0.5 * (carried - lex_s)
                 sem = float(sims[i]) if sims is not None else 0.0
                 score = base + W_SENTENCE * sem + W_TERMS * lex_s

@@ -1,6 +1,8 @@
 import pytest
 
 from assistant.api import Assistant
+from assistant.config import Settings
+from assistant.embedding import Embedder
 
 
 def test_hybrid_results_come_from_both_retrievers(assistant: Assistant) -> None:
@@ -28,7 +30,7 @@ def test_exact_words_rescue_what_embeddings_miss(assistant: Assistant) -> None:
 def test_exact_search_in_memory_agrees_with_chroma(assistant: Assistant) -> None:
     """A small collection is searched exactly in memory; Chroma's HNSW index gives the same
     neighbours (above the limit every search goes to Chroma)."""
-    from assistant.config import RetrievalSettings, Settings
+    from assistant.config import RetrievalSettings
 
     hnsw = Assistant(
         Settings(
@@ -57,3 +59,15 @@ def test_exact_search_in_memory_agrees_with_chroma(assistant: Assistant) -> None
     table = exact_snap.cache["tables"]["passages"]
     assert table.matrix.shape == (len(exact_snap.passages), 384)
     assert table.nearest(vector, 0) == []
+
+
+def test_warm_up_loads_what_the_first_question_needs(
+    small_assistant: Assistant, small_settings: Settings
+) -> None:
+    small_assistant.index()
+    fresh = Assistant(small_settings, Embedder("all-MiniLM-L6-v2"))
+    assert fresh.embedder._query is None
+    fresh.warm_up()
+    assert fresh.embedder._query is not None and fresh.embedder.active_runtime == "onnx"
+    assert set(fresh.snapshot().cache["tables"]) == {"passages", "sentences"}
+    assert "lexical" in vars(fresh.retriever())  # BM25 built
