@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from assistant import __version__
-from assistant.config import Settings
-from assistant.errors import AssistantError, InputError
+from assistant.cli_apps import bench, eval_command, serve
+from assistant.cli_common import (
+    ErrorsAsMessages,
+    emit_json,
+    get_assistant,
+    print_index_report,
+    progress_bar,
+    ready,
+)
+from assistant.errors import InputError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -24,80 +29,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-class _Group(click.Group):
-    """Shows library errors as messages with a hint, never as tracebacks."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except AssistantError as exc:
-            click.secho(f"Error: {exc.message}", err=True, fg="red")
-            if exc.hint:
-                click.echo(exc.hint, err=True)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
-
-
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def _progress(total: int, desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="text",
-        file=sys.stderr,
-        disable=not (sys.stderr.isatty() or os.environ.get("ASSISTANT_PROGRESS") == "1"),
-        leave=False,
-        dynamic_ncols=True,
-    )
-
-
-def _assistant(ctx: click.Context) -> Any:
-    from assistant.api import Assistant
-
-    obj = ctx.ensure_object(dict)
-    if "assistant" not in obj:
-        obj["assistant"] = Assistant(Settings(**obj.get("overrides", {})))
-    return obj["assistant"]
-
-
-def _report(report: Any, err: bool = False) -> None:
-    from assistant.render import index_report_text, skipped_text
-
-    for line in skipped_text(report):
-        click.secho(line, err=True, fg="yellow")
-    click.echo(index_report_text(report), err=err)
-
-
-def _ready(ctx: click.Context) -> Any:
-    """The assistant with an index: built first when missing, with a note when stale."""
-    assistant = _assistant(ctx)
-    if not assistant.store.exists():
-        click.echo(f"No index yet at {assistant.settings.index_dir}; building it now.", err=True)
-    report = assistant.ensure_index(progress=_progress)
-    if report is not None:
-        if report.repaired:
-            click.echo(
-                "The index was left unreadable by an interrupted write; rebuilt it from the corpus.",
-                err=True,
-            )
-        _report(report, err=True)
-    elif assistant.store.state() and not assistant.store.is_up_to_date():
-        click.echo(
-            "Note: the corpus changed since the last index run; run `assistant index` to "
-            "include the changes.",
-            err=True,
-        )
-    return assistant
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorsAsMessages, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="assistant")
 @click.option(
     "--corpus", type=click.Path(path_type=Path), help="Corpus folder [env ASSISTANT_CORPUS_DIR]."
@@ -181,9 +113,9 @@ def index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
       assistant index            # incremental: only what changed is embedded
       assistant index --rebuild  # from scratch; the old index serves until the new one is done
     """
-    report = _assistant(ctx).index(rebuild=rebuild, progress=_progress)
+    report = get_assistant(ctx).index(rebuild=rebuild, progress=progress_bar)
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "added": report.added,
                 "updated": report.updated,
@@ -196,7 +128,7 @@ def index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
             }
         )
     else:
-        _report(report)
+        print_index_report(report)
 
 
 @cli.command()
@@ -231,12 +163,11 @@ def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None, str
     from assistant.render import answer_text
     from assistant.types import Answer
 
-    assistant = _assistant(ctx)
-    assistant.clean(question)  # reject bad input before any index work
-    ready = _ready(ctx)
+    get_assistant(ctx).clean(question)  # reject bad input before any index work
+    assistant = ready(ctx)
     answer: Answer | None = None
     streamed = False
-    for event in ready.ask_stream(question, k=top_k, strict=strict):
+    for event in assistant.ask_stream(question, k=top_k, strict=strict):
         if isinstance(event, Answer):
             answer = event
         elif not as_json and sys.stdout.isatty():
@@ -244,7 +175,7 @@ def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None, str
             streamed = True
     assert answer is not None
     if as_json:
-        _emit_json(answer.to_dict())
+        emit_json(answer.to_dict())
         return
     if streamed:
         click.echo("\n\nChecked against the sources:")
@@ -267,7 +198,7 @@ def chat(ctx: click.Context, as_json: bool) -> None:
     from assistant.chat import ChatSession
     from assistant.render import answer_text, sources_text
 
-    assistant = _ready(ctx)
+    assistant = ready(ctx)
     session = ChatSession(assistant)
     interactive = sys.stdin.isatty()
     if interactive:
@@ -320,9 +251,9 @@ def sources(ctx: click.Context, as_json: bool) -> None:
     """List the indexed documents (the article and its sources) with their metadata."""
     from assistant.render import sources_text
 
-    items = _ready(ctx).sources()
+    items = ready(ctx).sources()
     if as_json:
-        _emit_json([s.to_dict() for s in items])
+        emit_json([s.to_dict() for s in items])
     else:
         click.echo(sources_text(items))
 
@@ -348,9 +279,9 @@ def show(ctx: click.Context, passage_id: str, chars: int, as_json: bool) -> None
     """
     from assistant.render import context_text
 
-    ctx_ = _ready(ctx).context(passage_id, chars)
+    ctx_ = ready(ctx).context(passage_id, chars)
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 **ctx_.passage.to_dict(),
                 "document": ctx_.document.meta.to_dict(),
@@ -383,9 +314,9 @@ def cite(ctx: click.Context, claim: str, top_k: int, as_json: bool) -> None:
     """
     from assistant.render import support_text
 
-    assistant = _assistant(ctx)
+    assistant = get_assistant(ctx)
     assistant.clean(claim)
-    results = _ready(ctx).cite(claim, k=top_k)
+    results = ready(ctx).cite(claim, k=top_k)
     titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
     if as_json:
         out = []
@@ -402,7 +333,7 @@ def cite(ctx: click.Context, claim: str, top_k: int, as_json: bool) -> None:
                     "text": r.passage.text,
                 }
             )
-        _emit_json({"claim": claim, "passages": out})
+        emit_json({"claim": claim, "passages": out})
     else:
         click.echo(support_text(results, titles))
 
@@ -439,7 +370,7 @@ def add(
     """
     from assistant.corpus import add_files
 
-    assistant = _assistant(ctx)
+    assistant = get_assistant(ctx)
     result = add_files(
         Path(assistant.settings.corpus_dir),
         list(paths),
@@ -456,186 +387,11 @@ def add(
     for src, reason in result.skipped:
         click.echo(f"Warning: skipped {src}: {reason}", err=True)
     if result.added and not no_index:
-        _report(assistant.index(progress=_progress))
+        print_index_report(assistant.index(progress=progress_bar))
 
 
-def _quietly(run: Callable[[], object]) -> None:
-    with contextlib.suppress(Exception):
-        run()
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Answers computed at once [env ASSISTANT_WEB_WORKERS, default 4]; others wait, "
-    "and beyond ASSISTANT_WEB_WAITING waiting questions the asker is told the app is busy.",
-)
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> None:
-    """Start the web app: chat with cited answers, browse the sources, look up citations.
-
-    \b
-    Set ASSISTANT_AUTH=user:password to require a login.
-    Examples:
-      assistant serve
-      assistant serve --port 8080
-      ASSISTANT_AUTH=alice:secret assistant serve --host 0.0.0.0
-    """
-    assistant = _ready(ctx)
-    from ui.app import launch, parse_auth
-
-    auth = parse_auth(assistant.settings.auth)
-    try:
-        app, url = launch(
-            assistant, host=host, port=port, auth=auth, concurrency=concurrency, block=False
-        )
-    except OSError as exc:
-        raise InputError(
-            f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
-            "Choose another port with --port, or stop the program using this one.",
-        ) from None
-    click.echo(
-        f"Serving on {url.rstrip('/')}  (Ctrl-C to stop)" + ("  login required" if auth else "")
-    )
-    # The first question should not wait for the encoder to load; a failure here shows
-    # again, with its message, when a question is asked.
-    threading.Thread(target=_quietly, args=(assistant.warm_up,), daemon=True).start()
-    try:
-        app.block_thread()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        app.close()
-
-
-@cli.command(name="eval")
-@click.option(
-    "--questions",
-    "questions",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="JSONL question set (repeatable; default: evals/data/gold.jsonl).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Folder for run folders (default: evals/runs).",
-)
-@click.option(
-    "--compare",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A previous run folder (default: the latest one in --out).",
-)
-@click.option("--no-compare", is_flag=True, help="Do not compare with a previous run.")
-@click.option(
-    "--fail-under",
-    multiple=True,
-    metavar="METRIC=VALUE",
-    help="Exit 1 when METRIC is below VALUE (repeatable).",
-)
-@click.option(
-    "--fail-over",
-    multiple=True,
-    metavar="METRIC=VALUE",
-    help="Exit 1 when METRIC is above VALUE, for lower-is-better metrics.",
-)
-@click.option(
-    "--baseline/--no-baseline",
-    default=True,
-    show_default=True,
-    help="Also run LlamaIndex's default recipe on the same questions.",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["extractive", "llm"]),
-    default="extractive",
-    show_default=True,
-    help="llm: answer with the configured model; the report shows extractive mode beside it.",
-)
-@click.pass_context
-def eval_command(
-    ctx: click.Context,
-    questions: tuple[Path, ...],
-    as_json: bool,
-    out: Path | None,
-    compare: Path | None,
-    no_compare: bool,
-    fail_under: tuple[str, ...],
-    fail_over: tuple[str, ...],
-    baseline: bool,
-    mode: str,
-) -> None:
-    """Measure answer quality on a gold question set and write a report with plots.
-
-    \b
-    Writes a run folder: items.jsonl, summary.json, report.md and PNG plots.
-    Exit code 1 when a --fail-under / --fail-over gate fails.
-    Examples:
-      assistant eval
-      assistant eval --json --no-baseline
-      assistant eval --fail-under hit_at_1=0.8 --fail-over over_refusal=0.05
-      assistant eval --questions my-questions.jsonl --compare evals/runs/20261128-101500-extractive-abc123
-    """
-    from evals.run import parse_gates, run_eval
-
-    gates = parse_gates(fail_under, fail_over)
-    assistant = _ready(ctx)
-    run = run_eval(
-        assistant,
-        question_files=list(questions),
-        out_root=out or Path(assistant.settings.eval_dir),
-        compare=None if no_compare else compare,
-        compare_latest=not no_compare,
-        gates=gates,
-        baseline=baseline,
-        mode=mode,
-        progress=_progress,
-    )
-    summary = run.summary
-    if as_json:
-        _emit_json({**summary, "run_dir": str(run.folder)})
-    else:
-        from evals.report import summary_table
-
-        click.echo(summary_table(summary))
-        comp = summary.get("compare")
-        if comp:
-            click.echo(
-                f"Against {comp['run']}: {len(comp['newly_failing'])} newly failing, {len(comp['newly_passing'])} newly passing."
-            )
-        click.echo(f"Report: {run.folder / 'report.md'}")
-    failed = run.failed_gates
-    for g in failed:
-        click.secho(
-            f"Gate failed: {g['metric']} = {g['value']} (required {g['op']} {g['threshold']})",
-            err=True,
-            fg="red",
-        )
-    if failed:
-        ctx.exit(1)
-
-
-@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench(args: tuple[str, ...]) -> None:
-    """Benchmarks against LlamaIndex's default recipe, and a scaling run (python -m evals.bench).
-
-    \b
-    Examples:
-      assistant bench --skip-scaling --reps 3
-      assistant bench --sizes 1000,10000 --out bench-results
-      assistant bench --help
-    """
-    from evals.bench import main as bench_main
-
-    raise SystemExit(bench_main(list(args)))
+for command in (serve, eval_command, bench):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,186 @@
+"""The `assistant` commands that start something bigger than one answer: the web app, the
+evaluation and the benchmarks."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from assistant.cli_common import emit_json, progress_bar, quietly, ready
+from assistant.errors import InputError
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Answers computed at once [env ASSISTANT_WEB_WORKERS, default 4]; others wait, "
+    "and beyond ASSISTANT_WEB_WAITING waiting questions the asker is told the app is busy.",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> None:
+    """Start the web app: chat with cited answers, browse the sources, look up citations.
+
+    \b
+    Set ASSISTANT_AUTH=user:password to require a login.
+    Examples:
+      assistant serve
+      assistant serve --port 8080
+      ASSISTANT_AUTH=alice:secret assistant serve --host 0.0.0.0
+    """
+    assistant = ready(ctx)
+    from ui.app import launch, parse_auth
+
+    auth = parse_auth(assistant.settings.auth)
+    try:
+        app, url = launch(
+            assistant, host=host, port=port, auth=auth, concurrency=concurrency, block=False
+        )
+    except OSError as exc:
+        raise InputError(
+            f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
+            "Choose another port with --port, or stop the program using this one.",
+        ) from None
+    click.echo(
+        f"Serving on {url.rstrip('/')}  (Ctrl-C to stop)" + ("  login required" if auth else "")
+    )
+    # The first question should not wait for the encoder to load; a failure here shows
+    # again, with its message, when a question is asked.
+    threading.Thread(target=quietly, args=(assistant.warm_up,), daemon=True).start()
+    try:
+        app.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+
+
+@click.command(name="eval")
+@click.option(
+    "--questions",
+    "questions",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="JSONL question set (repeatable; default: evals/data/gold.jsonl).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for run folders (default: evals/runs).",
+)
+@click.option(
+    "--compare",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A previous run folder (default: the latest one in --out).",
+)
+@click.option("--no-compare", is_flag=True, help="Do not compare with a previous run.")
+@click.option(
+    "--fail-under",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Exit 1 when METRIC is below VALUE (repeatable).",
+)
+@click.option(
+    "--fail-over",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Exit 1 when METRIC is above VALUE, for lower-is-better metrics.",
+)
+@click.option(
+    "--baseline/--no-baseline",
+    default=True,
+    show_default=True,
+    help="Also run LlamaIndex's default recipe on the same questions.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["extractive", "llm"]),
+    default="extractive",
+    show_default=True,
+    help="llm: answer with the configured model; the report shows extractive mode beside it.",
+)
+@click.pass_context
+def eval_command(
+    ctx: click.Context,
+    questions: tuple[Path, ...],
+    as_json: bool,
+    out: Path | None,
+    compare: Path | None,
+    no_compare: bool,
+    fail_under: tuple[str, ...],
+    fail_over: tuple[str, ...],
+    baseline: bool,
+    mode: str,
+) -> None:
+    """Measure answer quality on a gold question set and write a report with plots.
+
+    \b
+    Writes a run folder: items.jsonl, summary.json, report.md and PNG plots.
+    Exit code 1 when a --fail-under / --fail-over gate fails.
+    Examples:
+      assistant eval
+      assistant eval --json --no-baseline
+      assistant eval --fail-under hit_at_1=0.8 --fail-over over_refusal=0.05
+      assistant eval --questions my-questions.jsonl --compare evals/runs/20261128-101500-extractive-abc123
+    """
+    from evals.run import parse_gates, run_eval
+
+    gates = parse_gates(fail_under, fail_over)
+    assistant = ready(ctx)
+    run = run_eval(
+        assistant,
+        question_files=list(questions),
+        out_root=out or Path(assistant.settings.eval_dir),
+        compare=None if no_compare else compare,
+        compare_latest=not no_compare,
+        gates=gates,
+        baseline=baseline,
+        mode=mode,
+        progress=progress_bar,
+    )
+    summary = run.summary
+    if as_json:
+        emit_json({**summary, "run_dir": str(run.folder)})
+    else:
+        from evals.report import summary_table
+
+        click.echo(summary_table(summary))
+        comp = summary.get("compare")
+        if comp:
+            click.echo(
+                f"Against {comp['run']}: {len(comp['newly_failing'])} newly failing, {len(comp['newly_passing'])} newly passing."
+            )
+        click.echo(f"Report: {run.folder / 'report.md'}")
+    failed = run.failed_gates
+    for g in failed:
+        click.secho(
+            f"Gate failed: {g['metric']} = {g['value']} (required {g['op']} {g['threshold']})",
+            err=True,
+            fg="red",
+        )
+    if failed:
+        ctx.exit(1)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(args: tuple[str, ...]) -> None:
+    """Benchmarks against LlamaIndex's default recipe, and a scaling run (python -m evals.bench).
+
+    \b
+    Examples:
+      assistant bench --skip-scaling --reps 3
+      assistant bench --sizes 1000,10000 --out bench-results
+      assistant bench --help
+    """
+    from evals.bench import main as bench_main
+
+    raise SystemExit(bench_main(list(args)))
