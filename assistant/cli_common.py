@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from assistant.config import Settings
+from assistant.config import load_settings
 from assistant.errors import AssistantError
 
 
@@ -55,7 +55,7 @@ def get_assistant(ctx: click.Context) -> Any:
 
     obj = ctx.ensure_object(dict)
     if "assistant" not in obj:
-        obj["assistant"] = Assistant(Settings(**obj.get("overrides", {})))
+        obj["assistant"] = Assistant(load_settings(**obj.get("overrides", {})))
     return obj["assistant"]
 
 

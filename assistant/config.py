@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from assistant.errors import InputError
 
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -155,3 +157,27 @@ class Settings(BaseSettings):
         """A short hash of every setting, stamped on eval runs and answers."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+_SECRET_PARTS = ("key", "auth", "password", "token")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and these overrides. A bad value is an InputError that
+    names its environment variable and says what is expected (secrets are not echoed)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = [str(part) for part in err["loc"]]
+            name = "ASSISTANT_" + "__".join(path).upper()
+            shown = (
+                "" if any(p in name.lower() for p in _SECRET_PARTS) else f", got {err['input']!r}"
+            )
+            problems.append(f"{name}: {err['msg']}{shown}")
+        raise InputError(
+            "Invalid setting: " + "; ".join(problems) + ".",
+            "Fix or unset that environment variable (or the matching option); README.md lists "
+            "the settings and their defaults.",
+        ) from None

@@ -182,3 +182,21 @@ def test_chat_answers_lines_from_stdin(default_index: Path) -> None:
     assert len(lines) == 2
     assert "$240 billion" in lines[0]["citations"][0]["quote"]
     assert "Central Asia" in lines[1]["citations"][0]["quote"]
+
+
+@pytest.mark.parametrize(
+    ("env", "named", "shown"),
+    [
+        ({"ASSISTANT_QUERY_RUNTIME": "bogus"}, "ASSISTANT_QUERY_RUNTIME", "'bogus'"),
+        ({"ASSISTANT_RETRIEVAL__TOP_K": "0"}, "ASSISTANT_RETRIEVAL__TOP_K", "greater than"),
+        ({"ASSISTANT_WEB_WORKERS": "many"}, "ASSISTANT_WEB_WORKERS", "'many'"),
+    ],
+)
+def test_a_bad_setting_is_named_with_exit_2_not_a_traceback(
+    tmp_path: Path, env: dict[str, str], named: str, shown: str
+) -> None:
+    result = CliRunner(env=env).invoke(cli, ["--index", str(tmp_path / "index"), "ask", "x"])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid setting: {named}" in result.output and shown in result.output
+    assert "README.md" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "index").exists()
