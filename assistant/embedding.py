@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -158,6 +159,13 @@ class Embedder:
                 return OnnxEncoder(weights, self._tokenizer, self.max_seq_length)
             except ImportError:
                 pass  # the numpy encoder gives the same vectors, about twice as slowly
+            except Exception as exc:  # ONNX Runtime refused the graph: same fallback, said
+                warnings.warn(
+                    f"ONNX Runtime could not run {self.model_name} ({exc}); questions are "
+                    "embedded with the numpy runtime instead.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         return NumpyEncoder(weights, self._tokenizer, self.max_seq_length)
 
     @property

@@ -62,3 +62,17 @@ def test_models_the_fast_runtimes_cannot_run_fall_back(tmp_path) -> None:
 def test_token_counts_skip_special_tokens(embedder: Embedder) -> None:
     assert embedder.count_tokens(["hello world", ""]) == [2, 0]
     assert embedder.max_seq_length == 256
+
+
+def test_onnx_runtime_failing_falls_back_to_numpy_with_a_warning(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assistant.embedding as embedding
+
+    def refuse(*args: object) -> None:
+        raise RuntimeError("graph refused")
+
+    monkeypatch.setattr(embedding, "OnnxEncoder", refuse)
+    with pytest.warns(RuntimeWarning, match="numpy runtime"):
+        encoder = embedder.load_encoder("onnx")
+    assert encoder is not None and encoder.runtime == "numpy"
