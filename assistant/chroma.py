@@ -24,6 +24,30 @@ from assistant.types import DocumentMeta, Passage, StoredDocument
 PASSAGES, SENTENCES, DOCUMENTS = "passages", "sentences", "documents"
 
 
+def sentence_ids(passage: Passage) -> list[str]:
+    """The record ids of a passage's sentences in the sentences collection."""
+    return [f"{passage.id}/{i}" for i in range(len(passage.sentences))]
+
+
+def split_sentence_id(record: str) -> tuple[str, int]:
+    """(passage id, sentence index) of a sentence record id."""
+    pid, _, index = record.rpartition("/")
+    return pid, int(index)
+
+
+def per_passage(
+    passages: Sequence[Passage], vectors: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """One matrix of sentence vectors per passage, for the passages whose every sentence has
+    a vector."""
+    out = {}
+    for p in passages:
+        ids = sentence_ids(p)
+        if ids and all(i in vectors for i in ids):
+            out[p.id] = np.vstack([vectors[i] for i in ids])
+    return out
+
+
 class ChromaIndex:
     """The three Chroma collections of one index generation."""
 
@@ -197,11 +221,12 @@ class ChromaIndex:
             docs[p.doc_id].passage_ids.append(p.id)
         return docs, passages
 
-    def _nearest(
-        self, name: str, vector: np.ndarray, k: int, total: int
-    ) -> list[tuple[str, float]]:
+    def nearest(self, name: str, vector: np.ndarray, k: int, total: int) -> list[tuple[str, float]]:
         """(record id, cosine similarity) of the `k` records of a collection of `total`
-        that lie nearest to `vector`."""
+        that lie nearest to `vector`, nearest first.
+
+        Queries Chroma directly: going through llama-index here would import all of
+        llama_index.core (1.5 s on a cold start) and rebuild a node per hit for nothing."""
         n = min(k, total)
         if n <= 0:
             return []
@@ -211,23 +236,6 @@ class ChromaIndex:
         return [
             (i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0], strict=True)
         ]
-
-    def dense_search(self, vector: np.ndarray, k: int, total: int) -> list[tuple[str, float]]:
-        """(passage id, cosine similarity) of the nearest passages (`total`: how many there are).
-
-        Queries Chroma directly: going through llama-index here would import all of
-        llama_index.core (1.5 s on a cold start) and rebuild a node per hit for nothing."""
-        return self._nearest(PASSAGES, vector, k, total)
-
-    def sentence_search(
-        self, vector: np.ndarray, k: int, total: int
-    ) -> list[tuple[str, int, float]]:
-        """(passage id, sentence index, cosine similarity) of the nearest sentences."""
-        out = []
-        for sid, sim in self._nearest(SENTENCES, vector, k, total):
-            pid, _, index = sid.rpartition("/")
-            out.append((pid, int(index), sim))
-        return out
 
     def all_vectors(self, name: str) -> tuple[list[str], np.ndarray]:
         """Every record id of a collection and its embedding, one row each."""
@@ -248,7 +256,7 @@ class ChromaIndex:
 
     def sentence_vectors(self, passages: Sequence[Passage]) -> dict[str, np.ndarray]:
         """The stored sentence embeddings of these passages, one matrix per passage."""
-        ids = [f"{p.id}/{i}" for p in passages for i in range(len(p.sentences))]
+        ids = [sid for p in passages for sid in sentence_ids(p)]
         if not ids:
             return {}
         got = self.collection(SENTENCES).get(ids=ids, include=["embeddings"])
@@ -256,12 +264,7 @@ class ChromaIndex:
             i: np.asarray(v, dtype=np.float32)
             for i, v in zip(got["ids"], got["embeddings"], strict=True)
         }
-        out = {}
-        for p in passages:
-            rows = [vecs.get(f"{p.id}/{i}") for i in range(len(p.sentences))]
-            if all(r is not None for r in rows):
-                out[p.id] = np.vstack(rows)  # type: ignore[arg-type]
-        return out
+        return per_passage(passages, vecs)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -318,7 +321,7 @@ class ChromaIndex:
         ]
         if nodes:
             self.vector_store.add(nodes)
-        sent_ids = [f"{p.id}/{i}" for p in passages for i in range(len(p.sentences))]
+        sent_ids = [sid for p in passages for sid in sentence_ids(p)]
         for start in range(0, len(sent_ids), 4000):
             stop = start + 4000
             self.collection(SENTENCES).upsert(

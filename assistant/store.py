@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from assistant.chroma import PASSAGES, SENTENCES, ChromaIndex
+from assistant.chroma import (
+    PASSAGES,
+    SENTENCES,
+    ChromaIndex,
+    per_passage,
+    sentence_ids,
+    split_sentence_id,
+)
 from assistant.chunking import chunk_document
 from assistant.config import Settings
 from assistant.corpus import CorpusDocument, file_fingerprints, scan
@@ -97,6 +104,10 @@ class VectorTable:
         top = top[np.argsort(-sims[top], kind="stable")]
         return [(self.ids[i], float(sims[i])) for i in top]
 
+    def get(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors of those of these records the table holds."""
+        return {i: self.matrix[self.row[i]] for i in ids if i in self.row}
+
 
 @dataclass
 class IndexSnapshot:
@@ -123,10 +134,12 @@ class IndexSnapshot:
         self.sentence_count = sum(len(p.sentences) for p in self.passages)
         self._lock = threading.Lock()
 
+    def _total(self, name: str) -> int:
+        return len(self.passages) if name == PASSAGES else self.sentence_count
+
     def in_memory(self, name: str) -> bool:
         """Whether this collection ("passages" or "sentences") is searched in memory."""
-        total = len(self.passages) if name == PASSAGES else self.sentence_count
-        return 0 < total <= self.exact_limit
+        return 0 < self._total(name) <= self.exact_limit
 
     def _table(self, name: str) -> VectorTable | None:
         if not self.in_memory(name):
@@ -138,23 +151,19 @@ class IndexSnapshot:
             table: VectorTable = tables[name]
         return table
 
-    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(passage id, cosine similarity) of the passages nearest to a query vector."""
-        table = self._table(PASSAGES)
+    def _nearest(self, name: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        table = self._table(name)
         if table is not None:
             return table.nearest(vector, k)
-        return self.chroma.dense_search(vector, k, len(self.passages))
+        return self.chroma.nearest(name, vector, k, self._total(name))
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the passages nearest to a query vector."""
+        return self._nearest(PASSAGES, vector, k)
 
     def sentence_search(self, vector: np.ndarray, k: int) -> list[tuple[str, int, float]]:
         """(passage id, sentence index, cosine similarity) of the nearest sentences."""
-        table = self._table(SENTENCES)
-        if table is None:
-            return self.chroma.sentence_search(vector, k, self.sentence_count)
-        out = []
-        for sid, sim in table.nearest(vector, k):
-            pid, _, index = sid.rpartition("/")
-            out.append((pid, int(index), sim))
-        return out
+        return [(*split_sentence_id(sid), sim) for sid, sim in self._nearest(SENTENCES, vector, k)]
 
     def vectors(self, ids: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Passage and sentence vectors of these passages, fetched from Chroma once each."""
@@ -171,20 +180,13 @@ class IndexSnapshot:
 
     def _passage_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         table = self._table(PASSAGES)
-        if table is None:
-            return self.chroma.passage_vectors(ids)
-        return {i: table.matrix[table.row[i]] for i in ids if i in table.row}
+        return table.get(ids) if table is not None else self.chroma.passage_vectors(ids)
 
     def _sentence_vectors(self, passages: list[Passage]) -> dict[str, np.ndarray]:
         table = self._table(SENTENCES)
         if table is None:
             return self.chroma.sentence_vectors(passages)
-        out = {}
-        for p in passages:
-            keys = [f"{p.id}/{i}" for i in range(len(p.sentences))]
-            if keys and all(k in table.row for k in keys):
-                out[p.id] = table.matrix[[table.row[k] for k in keys]]
-        return out
+        return per_passage(passages, table.get([sid for p in passages for sid in sentence_ids(p)]))
 
     def passage(self, passage_id: str) -> Passage | None:
         return self.by_id.get(passage_id)

@@ -194,7 +194,7 @@ def side_by_side(
 def warm(corpus: Path, index: Path, store: Path, reps: int, questions: list[str]) -> dict[str, Any]:
     """Latency in one long-lived process. Each system answers every question in a block of its
     own (the query vectors are never cached): run back to back, one question at a time, each
-    system slows the other, as the baseline's torch threads and our BLAS threads share two cores
+    system slows the other, as the two systems' worker threads share two cores
     and the caches. The order of the blocks turns with each repetition."""
     from assistant.api import Assistant
     from assistant.config import RetrievalSettings, Settings
