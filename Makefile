@@ -61,4 +61,4 @@ eval-gate: $(INSTALLED)
 test: lint typecheck pytest eval-gate
 
 clean:
-	rm -rf $(VENV) index/gen-* index/CURRENT index/.lock
+	rm -rf $(VENV) index/gen-* index/CURRENT index/.lock index/servers

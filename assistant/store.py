@@ -6,12 +6,18 @@ The index folder (`index/` by default) holds:
   CURRENT        the name of the live generation folder, replaced atomically
   gen-*/         index.json (format, settings, versions), state.json, chroma/
 `assistant index --rebuild` builds a new generation and switches CURRENT only when it is done.
+
+With a Chroma server (`chroma_url`) the live generation is recorded in the server, and this
+process keeps its local files (lock, per-generation state) in `servers/<host-port>/` of the
+index folder: switching modes, or pointing two servers at one folder, never touches the other
+mode's index.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -195,12 +201,22 @@ class IndexSnapshot:
         return self.docs.get(doc_id)
 
 
+def local_root(settings: Settings) -> Path:
+    """Where this index's local files live: the index folder for the embedded store, a folder
+    of its own per server address in server mode."""
+    root = Path(settings.index_dir)
+    if not settings.chroma_url:
+        return root
+    address = re.sub(r"^[a-z]+://", "", settings.chroma_url.strip().lower()).rstrip("/")
+    return root / "servers" / (re.sub(r"[^a-z0-9.]+", "-", address).strip("-") or "server")
+
+
 class IndexStore:
     """Opens, writes and rebuilds the index that `Settings` point at."""
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.root = Path(settings.index_dir)
+        self.root = local_root(settings)
         self._embedder = embedder
         self._pointer: tuple[float, dict[str, Any]] | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ CHROMA = Path(sys.executable).parent / "chroma"
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not CHROMA.exists():
+        if os.environ.get("ASSISTANT_REQUIRE_CHROMA_SERVER") == "1":
+            pytest.fail(f"{CHROMA} is missing and ASSISTANT_REQUIRE_CHROMA_SERVER=1")
         pytest.skip("the chroma command is not installed")
     port = free_port()
     folder = tmp_path_factory.mktemp("chroma-server")
@@ -147,3 +150,49 @@ def test_a_second_writer_machine_updates_incrementally(
     report = other.index()
     assert other.store.current_generation() == generation
     assert not report.added and sorted(report.unchanged) == ["baikal", "silk", "tea"]
+
+
+def test_switching_between_embedded_and_server_keeps_both_indexes(
+    chroma_server: str, small_corpus: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    """Embedded, then a server, then embedded again, all on one index folder: each mode keeps
+    its own index, and answers keep working at every step."""
+    folder = tmp_path / "index"
+    question = "How deep is Lake Baikal?"
+    embedded = Settings(corpus_dir=small_corpus, index_dir=folder)
+    local = Assistant(embedded, embedder)
+    local.index()
+    local_generation = local.store.current_generation()
+    assert local_generation and "1,642 metres" in local.ask(question).citations[0].quote
+    pointer = (folder / "CURRENT").read_text()
+
+    served = Assistant(embedded.model_copy(update={"chroma_url": chroma_server}), embedder)
+    served.index(rebuild=True)
+    assert served.store.current_generation() != local_generation
+    assert "1,642 metres" in served.ask(question).citations[0].quote
+    # The embedded index is untouched: its pointer and its Chroma data are where they were.
+    assert (folder / "CURRENT").read_text() == pointer
+    assert (folder / local_generation / "chroma").is_dir()
+
+    again = Assistant(embedded, embedder)
+    assert again.store.current_generation() == local_generation
+    assert "1,642 metres" in again.ask(question).citations[0].quote
+    assert again.index().unchanged == ["baikal", "silk", "tea"]
+
+
+def test_two_servers_on_one_index_folder_keep_their_own_pointers(
+    chroma_server: str, small_corpus: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    """A second server (another address) on the same folder neither deletes nor repoints the
+    first one's local state."""
+    folder = tmp_path / "index"
+    first = Assistant(
+        Settings(corpus_dir=small_corpus, index_dir=folder, chroma_url=chroma_server), embedder
+    )
+    first.index(rebuild=True)
+    other_url = chroma_server.replace("127.0.0.1", "localhost")
+    second = Assistant(
+        Settings(corpus_dir=small_corpus, index_dir=folder, chroma_url=other_url), embedder
+    )
+    assert second.store.root != first.store.root
+    assert first.store.root.is_dir() and first.store.root.parent == second.store.root.parent
