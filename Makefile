@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
 .DEFAULT_GOAL := run
-.PHONY: run chat test lint typecheck pytest eval-gate index install clean
+.PHONY: run chat test lint typecheck pytest eval-gate index install llm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,23 @@ $(TEST_INSTALLED): $(INSTALLED)
 	touch $@
 
 install: $(INSTALLED)
+
+# The optional generative-answer extra. llama.cpp is compiled from source here, for any x86-64
+# CPU with AVX2 (2013 on): never for the building CPU alone, whose AVX-512 or AMX code crashes
+# elsewhere. --no-cache-dir: a wheel cached from an earlier native build must not be reused.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_BMI2=ON -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF \
+	-DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
+	-DGGML_AMX_BF16=OFF
+LLM_INSTALLED := $(VENV)/.llm-installed
+
+$(LLM_INSTALLED): $(INSTALLED)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir --force-reinstall \
+		--no-deps "llama-cpp-python==0.3.36"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir -e '.[llm]'
+	touch $@
+
+llm: $(LLM_INSTALLED)
 
 index: $(INSTALLED)
 	$(BIN)/assistant index
@@ -47,15 +64,16 @@ pytest: $(TEST_INSTALLED)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure" >&2; exit 1; fi; \
 	exit $$rc
 
-# Quality gate: thresholds sit just below what the assistant reaches on the gold set
-# (see the latest report in evals/runs), so a regression fails the build.
-EVAL_GATES := --fail-under hit_at_1=0.79 --fail-under hit_at_5=0.96 --fail-under mrr=0.86 \
-	--fail-under ndcg_at_10=0.87 --fail-under citation_recall=0.79 \
-	--fail-under citation_precision=0.98 --fail-under support_rate=0.98 \
-	--fail-under answer_f1=0.2 --fail-under correct_refusal=0.84 --fail-over over_refusal=0.03
+# Quality gate on the held-out test split only (evals/data/README.md): thresholds sit just below
+# what the assistant reaches on it (see the latest report in evals/runs), so a regression fails
+# the build. Nothing is tuned to pass them.
+EVAL_GATES := --fail-under hit_at_1=0.74 --fail-under hit_at_5=0.83 --fail-under mrr=0.79 \
+	--fail-under ndcg_at_10=0.80 --fail-under citation_recall=0.60 \
+	--fail-under citation_precision=0.53 --fail-under support_rate=0.98 \
+	--fail-under answer_f1=0.16 --fail-under correct_refusal=0.30 --fail-over over_refusal=0.24
 
 eval-gate: $(INSTALLED)
-	@out=$$(mktemp -d); $(BIN)/assistant eval --no-baseline --no-compare --out "$$out" $(EVAL_GATES); \
+	@out=$$(mktemp -d); $(BIN)/assistant eval --split test --no-baseline --no-compare --out "$$out" $(EVAL_GATES); \
 	rc=$$?; rm -rf "$$out"; exit $$rc
 
 test: lint typecheck pytest eval-gate

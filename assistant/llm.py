@@ -1,7 +1,8 @@
 """Generative answers from a language model, through llama-index's LLM integrations.
 
 Backends: `openai-compatible` (any server speaking the OpenAI chat API: llama.cpp's server,
-vLLM, Ollama, LM Studio, OpenAI) and `llama-cpp` (a GGUF file loaded in-process). Whatever the
+vLLM, Ollama, LM Studio, OpenAI) and `llama-cpp` (a GGUF file, served by llama.cpp in a child
+process that this process starts and stops: see llm_process.py). Whatever the
 model writes is checked sentence by sentence against the passages it cites before anyone sees
 it; when the model fails or most of its answer is unsupported, the extractive answer is given
 instead, with a note saying why.
@@ -9,9 +10,11 @@ instead, with a note saying why.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,17 +23,33 @@ from assistant import prompts
 from assistant.answer import NO_ANSWER, abstention, make_citation
 from assistant.config import Settings
 from assistant.errors import AssistantError
+from assistant.llm_process import INSTALL_HINT, ChildProcessLLM, ModelProcessError, model_server
 from assistant.text import split_sentences
 from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage, StoredDocument
 from assistant.verify import SUPPORT_THRESHOLD, markers, strip_markers, support
 
 # A sentence scoring below this against every passage it cites is dropped, not just marked.
 DROP_BELOW = 0.2
-INSTALL_HINT = "Install the LLM extra: pip install -e '.[llm]'"
 
 
-class LLMError(AssistantError):
-    """The model could not be reached or did not produce a usable reply."""
+def _openai_like(settings: Settings, url: str, model: str) -> Any:
+    try:
+        from llama_index.llms.openai_like import OpenAILike
+    except ImportError:
+        raise AssistantError(
+            "The OpenAI-compatible backend is not installed.", INSTALL_HINT
+        ) from None
+    return OpenAILike(
+        model=model,
+        api_base=url.rstrip("/"),
+        api_key=settings.llm_api_key or "not-needed",
+        is_chat_model=True,
+        context_window=settings.llm_context_window,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        timeout=settings.llm_timeout,
+        max_retries=0,
+    )
 
 
 def build_llm(settings: Settings) -> Any:
@@ -44,70 +63,28 @@ def build_llm(settings: Settings) -> Any:
                 "ASSISTANT_LLM=openai-compatible needs a server URL.",
                 "Set ASSISTANT_LLM_URL (or --llm-url), e.g. http://127.0.0.1:8080/v1.",
             )
-        try:
-            from llama_index.llms.openai_like import OpenAILike
-        except ImportError:
-            raise AssistantError(
-                "The OpenAI-compatible backend is not installed.", INSTALL_HINT
-            ) from None
-        return OpenAILike(
-            model=settings.llm_model or "local-model",
-            api_base=settings.llm_url.rstrip("/"),
-            api_key=settings.llm_api_key or "not-needed",
-            is_chat_model=True,
-            context_window=settings.llm_context_window,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            timeout=settings.llm_timeout,
-            max_retries=0,
-        )
+        return _openai_like(settings, settings.llm_url, settings.llm_model or "local-model")
     if backend == "llama-cpp":
         if not settings.llm_path:
             raise AssistantError(
                 "ASSISTANT_LLM=llama-cpp needs a GGUF model file.",
                 "Set ASSISTANT_LLM_PATH (or --llm-path) to the .gguf file.",
             )
-        from pathlib import Path
-
         path = Path(settings.llm_path).expanduser()
         if not path.is_file():
             raise AssistantError(
                 f"No model file at {path}.", "Set ASSISTANT_LLM_PATH to a .gguf file."
             )
-        try:
-            from llama_index.llms.llama_cpp import LlamaCPP
-        except ImportError:
-            raise AssistantError("The llama-cpp backend is not installed.", INSTALL_HINT) from None
-        try:
-            return LlamaCPP(
-                model_path=str(path),
-                temperature=settings.llm_temperature,
-                max_new_tokens=settings.llm_max_tokens,
-                context_window=settings.llm_context_window,
-                messages_to_prompt=chatml,
-                completion_to_prompt=lambda text: chatml_text(text),
-                model_kwargs={"n_threads": 2, "n_ctx": settings.llm_context_window},
-                verbose=False,
-            )
-        except Exception as exc:
-            raise AssistantError(
-                f"Cannot load the model {path}: {exc}",
-                "Check that it is a GGUF file llama.cpp supports.",
-            ) from None
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise AssistantError("The llama-cpp backend is not installed.", INSTALL_HINT)
+        _openai_like(settings, "http://127.0.0.1/v1", "check")  # the client is installed
+        # The model runs in a child process: a crash in native code cannot end the assistant.
+        server = model_server(path, settings.llm_context_window)
+        return ChildProcessLLM(server, lambda url: _openai_like(settings, url, path.stem))
     raise AssistantError(
         f"Unknown LLM backend {backend!r}.",
         "Use ASSISTANT_LLM=openai-compatible or llama-cpp (or leave it unset for extractive answers).",
     )
-
-
-def chatml(messages: Sequence[Any]) -> str:
-    """Messages in the ChatML layout most small instruct models (SmolLM2, Qwen) expect."""
-    parts = [f"<|im_start|>{m.role.value}\n{m.content}<|im_end|>" for m in messages]
-    return "\n".join(parts) + "\n<|im_start|>assistant\n"
-
-
-def chatml_text(text: str) -> str:
-    return f"<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
 
 
 def _messages(system: str, user: str) -> list[Any]:
@@ -121,6 +98,8 @@ def _messages(system: str, user: str) -> list[Any]:
 
 def describe_failure(exc: BaseException, settings: Settings) -> str:
     """What went wrong with the model, in words a user can act on."""
+    if isinstance(exc, ModelProcessError):
+        return exc.message
     name = exc.__class__.__name__
     text = str(exc)
     where = settings.llm_url or settings.llm_path or "the model"
@@ -266,6 +245,7 @@ class GenerativeAnswerer:
         claim_vectors = self.embed([c or "." for c in claims])
         sentence_vectors = self.vectors([p.id for p in by_n.values()])
         checked: list[tuple[str, list[int], float, dict[int, int | None]]] = []
+        unmarked = 0
         for claim, sentence, vec in zip(claims, merged, claim_vectors, strict=True):
             cited = [n for n in markers(sentence) if n in by_n]
             best, where = 0.0, {}
@@ -273,6 +253,17 @@ class GenerativeAnswerer:
                 s = support(claim, by_n[n], self.idf, vec, sentence_vectors.get(by_n[n].id))
                 where[n] = s.sentence
                 best = max(best, s.score)
+            if not cited and claim:
+                # Small models often leave out the marker. The sentence then cites the passage
+                # that supports it, if one does; never a passage that merely is nearby.
+                scored = [
+                    (support(claim, p, self.idf, vec, sentence_vectors.get(p.id)), n)
+                    for n, p in by_n.items()
+                ]
+                top = max(scored, key=lambda x: x[0].score, default=None)
+                if top is not None and top[0].score >= SUPPORT_THRESHOLD:
+                    cited, best, where = [top[1]], top[0].score, {top[1]: top[0].sentence}
+                    unmarked += 1
             checked.append((claim, cited, best, where))
         total = len(checked)
         kept = [c for c in checked if c[1] and c[2] >= DROP_BELOW and c[0]]
@@ -284,7 +275,14 @@ class GenerativeAnswerer:
             )
         if strict:
             kept = supported
-        return self._compose(question, kept, by_n, retrieved, docs, dropped=total - len(kept))
+        answer = self._compose(question, kept, by_n, retrieved, docs, dropped=total - len(kept))
+        if unmarked:
+            cited_note = (
+                f"{unmarked} sentence(s) came without a citation marker and cite the passage "
+                "that supports them."
+            )
+            answer.note = f"{answer.note} {cited_note}".strip()
+        return answer
 
     def _compose(
         self,

@@ -14,8 +14,24 @@ from assistant.types import AnswerSentence, Passage
 
 SUPPORT_THRESHOLD = 0.5
 _SEM_LOW, _SEM_HIGH = 0.30, 0.75
+# Text addressed to a language model rather than to a reader ("ignore all previous
+# instructions", "reply only with the word ..."): planted in a document, it would otherwise
+# "support" a model that obeyed it, since the obeying sentence repeats its words.
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b[^.]{0,60}\b(instructions?|rules?|prompts?)\b"
+    r"|\b(reply|respond|answer|say|output|print|write)\s+(only\s+)?(with\s+)?"
+    r"(the\s+(word|phrase|code)|exactly)\b"
+    r"|\bsystem\s+(notice|prompt|message|instruction)s?\b"
+    r"|\byou are (now )?(an? )?(ai|assistant|language model|chatbot)\b",
+    re.I,
+)
 
 IdfFn = Callable[[str], float]
+
+
+def is_instruction(sentence: str) -> bool:
+    """Whether a sentence of a document speaks to a language model (a prompt injection)."""
+    return bool(_INSTRUCTION.search(sentence))
 
 
 @dataclass
@@ -41,25 +57,33 @@ def support(
     sentence_vectors: np.ndarray | None = None,
 ) -> Support:
     """How well `passage` supports `claim`, from shared weighted terms, matching figures and the
-    closest sentence's embedding similarity."""
+    closest sentence's embedding similarity. Sentences that speak to a language model support
+    nothing."""
     sentences = passage.sentence_texts()
+    usable = [not is_instruction(text) for text in sentences]
     norm_claim = normalize_for_match(strip_markers(claim))
-    if not norm_claim:
+    if not norm_claim or not any(usable):
         return Support(0.0, None)
     for i, sentence in enumerate(sentences):
+        if not usable[i]:
+            continue
         norm_sentence = normalize_for_match(sentence)
         if norm_claim == norm_sentence or (len(norm_claim) >= 20 and norm_claim in norm_sentence):
             return Support(1.0, i)
     claim_terms = set(terms(claim))
-    lexical = _weighted_recall(claim_terms, set(terms(passage.text)), idf) if claim_terms else 0.0
+    readable = " ".join(text for text, ok in zip(sentences, usable, strict=True) if ok)
+    lexical = _weighted_recall(claim_terms, set(terms(readable)), idf) if claim_terms else 0.0
     per_sentence = [
-        _weighted_recall(claim_terms, set(terms(text)), idf) if claim_terms else 0.0
-        for text in sentences
+        _weighted_recall(claim_terms, set(terms(text)), idf) if claim_terms and ok else 0.0
+        for text, ok in zip(sentences, usable, strict=True)
     ]
     sims = [0.0] * len(sentences)
     if claim_vector is not None and sentence_vectors is not None and len(sentence_vectors):
         raw = sentence_vectors @ claim_vector
-        sims = [float(np.clip((x - _SEM_LOW) / (_SEM_HIGH - _SEM_LOW), 0.0, 1.0)) for x in raw]
+        sims = [
+            float(np.clip((x - _SEM_LOW) / (_SEM_HIGH - _SEM_LOW), 0.0, 1.0)) if ok else 0.0
+            for x, ok in zip(raw, usable, strict=True)
+        ]
         combined = [0.5 * lex + 0.5 * sem for lex, sem in zip(per_sentence, sims, strict=True)]
         # A claim may draw on two sentences of the passage: the passage's words count too.
         score = max(max(combined), 0.5 * lexical + 0.5 * max(sims))
@@ -67,7 +91,7 @@ def support(
         combined = per_sentence
         score = lexical
     best_i: int | None = int(np.argmax(combined)) if combined else None
-    missing_figures = numbers(claim) - numbers(passage.text)
+    missing_figures = numbers(claim) - numbers(readable)
     if missing_figures:
         score = min(score, 0.25)
     return Support(round(float(score), 4), best_i)
