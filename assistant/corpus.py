@@ -6,15 +6,18 @@ which chunking turns into passages. `add_files` copies new documents in and reco
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import hashlib
 import json
 import re
 import tomllib
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import tomli_w
 
@@ -33,8 +36,15 @@ _ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MANIFEST_HEADER = (
     "# The corpus manifest: one [[documents]] table per file.\n"
     "# Fields: id, file (relative to this folder), title, kind (article | source), author,\n"
-    "# publisher, date, url, license, references. Files without an entry still index.\n\n"
+    "# publisher, date, url, license, references, current_to (YYYY-MM or YYYY-MM-DD: how\n"
+    "# recent the facts are). Files without an entry still index.\n\n"
 )
+_CURRENT_TO = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+SAFE_URL_SCHEMES = frozenset({"http", "https"})
+
+
+class CorpusWarning(UserWarning):
+    """Something in the corpus was worked around (a legacy encoding, an unsafe URL)."""
 
 
 @dataclass
@@ -68,6 +78,11 @@ class CorpusScan:
 
     documents: list[CorpusDocument] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (file, what was done)
+
+    def warn(self, rel: str, message: str) -> None:
+        self.warnings.append((rel, message))
+        warnings.warn(f"{rel}: {message}", CorpusWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,8 +131,45 @@ def read_manifest(corpus_dir: Path) -> Manifest:
         if doc_id in seen:
             raise InputError(f"The corpus manifest {path} uses the id '{doc_id}' twice.")
         seen.add(doc_id)
+    for entry in entries:
+        if entry.get("current_to") not in (None, ""):
+            _check_current_to(path, entry)
     exclude = data.get("exclude", [])
     return Manifest(entries=list(entries), exclude=[str(p) for p in exclude])
+
+
+def _check_current_to(path: Path, entry: dict[str, Any]) -> None:
+    """`current_to` must be a real month or day: "2025-11" or "2025-11-30"."""
+    value = entry["current_to"]
+    text = value.isoformat() if isinstance(value, datetime.date) else value
+    match = _CURRENT_TO.match(text) if isinstance(text, str) else None
+    ok = False
+    if match:
+        year, month, day = int(match[1]), int(match[2]), int(match[3] or 1)
+        try:
+            datetime.date(year, month, day)
+            ok = True
+        except ValueError:
+            ok = False
+    if not ok:
+        name = entry.get("id") or entry.get("file") or "an entry without id"
+        raise InputError(
+            f"The corpus manifest {path} has an invalid current_to {value!r} for '{name}'.",
+            'Write it as "YYYY-MM" or "YYYY-MM-DD", for example current_to = "2025-11".',
+        )
+
+
+def is_safe_url(url: str) -> bool:
+    """False for a URL with a scheme other than http(s), such as javascript:, data: or
+    vbscript: (whitespace and control characters inside the scheme do not hide it)."""
+    squashed = re.sub(r"[\x00-\x20\x7f]+", "", url)
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", squashed):
+        return True  # no scheme: shown as plain text, never as a link
+    try:
+        scheme = urlparse(squashed).scheme.lower()
+    except ValueError:
+        return False
+    return scheme in SAFE_URL_SCHEMES
 
 
 def write_manifest(corpus_dir: Path, manifest: Manifest) -> None:
@@ -166,7 +218,10 @@ def list_files(corpus_dir: Path, manifest: Manifest) -> list[str]:
 def content_hash(data: bytes, meta: DocumentMeta) -> str:
     h = hashlib.sha256()
     h.update(f"loader-{LOADER_VERSION}\n".encode())
-    h.update(json.dumps(meta.to_dict(), sort_keys=True).encode())
+    described = meta.to_dict()
+    if not described["current_to"]:
+        del described["current_to"]  # documents without one keep the hash they had before it
+    h.update(json.dumps(described, sort_keys=True).encode())
     h.update(data)
     return h.hexdigest()
 
@@ -203,15 +258,25 @@ def scan(corpus_dir: Path) -> CorpusScan:
     files = list_files(corpus_dir, manifest)
     for rel in sorted(set(entries) - set(files)):
         result.skipped.append((rel, "listed in the manifest but the file is missing"))
+    root = corpus_dir.resolve()
     for rel in files:
         path = corpus_dir / rel
+        if not _inside(path, root):
+            result.skipped.append((rel, "a link to a file outside the corpus folder (not indexed)"))
+            continue
         try:
             extracted = extract(path)
             data = path.read_bytes()
         except CorpusFileError as exc:
             result.skipped.append((rel, str(exc)))
             continue
-        entry = entries.get(rel, {})
+        for message in extracted.warnings:
+            result.warn(rel, message)
+        entry = dict(entries.get(rel, {}))
+        url = _as_text(entry.get("url"))
+        if url and not is_safe_url(url):
+            result.warn(rel, f"the manifest's url {url!r} is not an http(s) link; left out")
+            entry["url"] = ""
         doc_id = entry.get("id") or _derive_id(rel, used_ids)
         used_ids.add(doc_id)
         meta = DocumentMeta.from_dict(
@@ -228,12 +293,23 @@ def scan(corpus_dir: Path) -> CorpusScan:
     return result
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """Whether a corpus file, links followed, is inside the corpus folder."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+    return resolved == root or root in resolved.parents
+
+
 def _as_text(value: Any) -> str:
     """Manifest values as text: dates, numbers and None become plain strings."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value.strip()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
     if isinstance(value, (list, tuple)):
         return ", ".join(_as_text(v) for v in value)
     if isinstance(value, dict):
@@ -274,6 +350,11 @@ def add_files(
     kind: str = "source",
 ) -> AddResult:
     """Copy files (or folders of them) into the corpus and record them in the manifest."""
+    if url and not is_safe_url(url):
+        raise InputError(
+            f"--url {url!r} is not an http(s) link.",
+            "Give the address where the document can be read, such as https://example.org/report.",
+        )
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise InputError(

@@ -3,6 +3,7 @@ or raises CorpusFileError saying why it cannot."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -18,18 +19,30 @@ class CorpusFileError(Exception):
     """A corpus file that cannot be read as a document; the message names the reason."""
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path) -> tuple[str, tuple[str, ...]]:
+    """The file's text and what had to be worked around to read it: UTF-8 is expected; a
+    Windows-1252 file is read as such, and a few stray bytes in UTF-8 text become U+FFFD."""
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
         raise CorpusFileError("binary file, not text")
+    notes: tuple[str, ...] = ()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError:
-            raise CorpusFileError("not UTF-8 text") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        lenient = data.decode("utf-8", errors="replace")
+        bad = lenient.count("\ufffd") - data.count("\ufffd".encode())
+        if any(ord(c) > 127 and c != "\ufffd" for c in lenient):
+            text = lenient.removeprefix("\ufeff")
+            notes = (f"not valid UTF-8: {bad} undecodable byte(s) replaced by \ufffd",)
+        else:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:
+                raise CorpusFileError(
+                    "neither UTF-8 nor Windows-1252 text (save it as UTF-8 to index it)"
+                ) from None
+            notes = ("not UTF-8; read as Windows-1252 (save it as UTF-8 to be sure)",)
+    return text.replace("\r\n", "\n").replace("\r", "\n"), notes
 
 
 _ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
@@ -38,7 +51,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def load_markdown(path: Path) -> ExtractedText:
-    text = _read_text(path)
+    text, notes = _read_text(path)
     headings: list[Heading] = []
     pos = 0
     in_fence = False
@@ -66,7 +79,10 @@ def load_markdown(path: Path) -> ExtractedText:
         prev = (start, line) if line.strip() else None
     title = next((h.text for h in headings if h.level == 1), None)
     return ExtractedText(
-        text=text, title=_strip_md(title) if title else None, headings=tuple(headings)
+        text=text,
+        title=_strip_md(title) if title else None,
+        headings=tuple(headings),
+        warnings=notes,
     )
 
 
@@ -86,8 +102,10 @@ def _looks_like_heading(line: str) -> bool:
 
 
 def load_text(path: Path) -> ExtractedText:
-    text = _read_text(path)
-    return ExtractedText(text=text, title=None, headings=tuple(_plain_headings(text)))
+    text, notes = _read_text(path)
+    return ExtractedText(
+        text=text, title=None, headings=tuple(_plain_headings(text)), warnings=notes
+    )
 
 
 def _plain_headings(text: str) -> list[Heading]:
@@ -175,7 +193,8 @@ class _HTMLText(HTMLParser):
 
 def load_html(path: Path) -> ExtractedText:
     parser = _HTMLText()
-    parser.feed(_read_text(path))
+    source, notes = _read_text(path)
+    parser.feed(source)
     parser.close()
     parts: list[str] = []
     headings: list[Heading] = []
@@ -188,23 +207,48 @@ def load_html(path: Path) -> ExtractedText:
         parts.append(block)
         pos += len(block)
     title = parser.title or next((h.text for h in headings if h.level == 1), None)
-    return ExtractedText(text="\n\n".join(parts), title=title, headings=tuple(headings))
+    return ExtractedText(
+        text="\n\n".join(parts), title=title, headings=tuple(headings), warnings=notes
+    )
 
 
 def load_pdf(path: Path) -> ExtractedText:
+    # A damaged PDF is reported once, as the reason it was skipped, not as parser chatter.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError
+
+    from assistant.pdftext import pdf_text
 
     try:
         reader = PdfReader(path)
-        pages = [(page.extract_text() or "").replace("\r\n", "\n") for page in reader.pages]
+        if reader.is_encrypted:
+            try:
+                opened = bool(reader.decrypt(""))
+            except (DependencyError, NotImplementedError):
+                opened = False
+            if not opened:
+                raise CorpusFileError(
+                    "encrypted PDF that needs a password (save an unencrypted copy to index it)"
+                )
+        text, headings = pdf_text(reader)
         meta_title = reader.metadata.title if reader.metadata else None
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+    except CorpusFileError:
+        raise
+    except FileNotDecryptedError:
+        raise CorpusFileError(
+            "encrypted PDF that needs a password (save an unencrypted copy to index it)"
+        ) from None
+    except OSError:
+        raise
+    except Exception as exc:  # a malformed PDF can fail in many ways inside the parser
         raise CorpusFileError(f"unreadable PDF ({exc.__class__.__name__})") from None
-    text = "\n\n".join(p.strip() for p in pages if p.strip())
-    return ExtractedText(
-        text=text, title=str(meta_title).strip() if meta_title else None, headings=()
-    )
+    if not text.strip():
+        raise CorpusFileError("no text layer (a scanned image?): nothing to index")
+    title = str(meta_title).strip() if meta_title else ""
+    if not title:
+        title = next((h.text for h in headings if h.level == 1), "")
+    return ExtractedText(text=text, title=title or None, headings=tuple(headings))
 
 
 LOADERS: dict[str, Callable[[Path], ExtractedText]] = {
@@ -218,6 +262,13 @@ LOADERS: dict[str, Callable[[Path], ExtractedText]] = {
 }
 
 
+def _size_label(n: int) -> str:
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= scale:
+            return f"{n / scale:g} {unit}"
+    return f"{n} B"
+
+
 def extract(path: Path) -> ExtractedText:
     """Load one file with the loader for its extension; CorpusFileError says why it cannot."""
     loader = LOADERS.get(path.suffix.lower())
@@ -227,7 +278,7 @@ def extract(path: Path) -> ExtractedText:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise CorpusFileError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+            raise CorpusFileError(f"larger than the {_size_label(MAX_FILE_BYTES)} limit")
         extracted = loader(path)
     except PermissionError:
         raise CorpusFileError("permission denied") from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+import click
+
 from assistant.api import PassageContext, SourceSummary
 from assistant.text import truncate
 from assistant.types import Answer, Citation, IndexReport, SupportResult
@@ -21,7 +23,16 @@ def citation_line(c: Citation) -> str:
     where = f"{c.title} ({c.kind})"
     if c.section:
         where += f" — {c.section}"
+    if c.current_to:
+        where += f" · current to {c.current_to}"
     return f"[{c.n}] {where}"
+
+
+def note_line(c: Citation) -> str | None:
+    """What corpus/NOTES.md records about the cited sentence, in one line."""
+    if c.note is None:
+        return None
+    return f"Note: a source {c.note.verb} this: {c.note.heading} (see {c.note.brief_id})"
 
 
 def answer_text(answer: Answer, show_leads: int = 3) -> str:
@@ -36,7 +47,11 @@ def answer_text(answer: Answer, show_leads: int = 3) -> str:
         marks = "".join(f"[{n}]" for n in s.citations)
         flag = "" if s.supported else " (unsupported)"
         body.append(f"{s.text} {marks}{flag}".strip())
-    lines.append(_wrap(" ".join(body) if body else answer.text))
+    text = " ".join(body) if body else answer.text
+    if answer.short_answer is not None and body:
+        # Bold on a terminal; click.echo drops the styling when the output is not one.
+        text = f"{click.style(answer.short_answer.text, bold=True)} — {text}"
+    lines.append(_wrap(text))
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
@@ -45,6 +60,9 @@ def answer_text(answer: Answer, show_leads: int = 3) -> str:
             lines.append(_wrap(f"“{c.quote}”", indent="    "))
             url = f"  {c.url}" if c.url else ""
             lines.append(f"    passage {c.passage_id}, characters {c.start}–{c.end}{url}")
+            note = note_line(c)
+            if note:
+                lines.append(f"    {note}")
     elif answer.abstained and answer.passages and show_leads:
         lines.append("")
         lines.append("Closest passages (leads, not answers):")
@@ -94,6 +112,8 @@ def sources_text(sources: list[SourceSummary]) -> str:
         m = s.document.meta
         lines.append(f"{m.id}  [{m.kind}]  {m.title}")
         details = [x for x in (m.byline, m.date, m.url) if x]
+        if m.current_to:
+            details.append(f"current to {m.current_to}")
         if details:
             lines.append("    " + " · ".join(details))
         lines.append(

@@ -20,6 +20,7 @@ class DocumentMeta:
     url: str = ""
     license: str = ""
     references: tuple[str, ...] = ()
+    current_to: str = ""  # "YYYY-MM" or "YYYY-MM-DD": how recent the document's facts are
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -49,11 +50,13 @@ class Heading:
 
 @dataclass(frozen=True)
 class ExtractedText:
-    """A document's plain text as a loader produced it, with its headings."""
+    """A document's plain text as a loader produced it, with its headings and anything the
+    loader had to work around (a legacy encoding, say)."""
 
     text: str
     title: str | None
     headings: tuple[Heading, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,24 @@ class ScoredPassage:
 
 
 @dataclass
+class CitationNote:
+    """A recorded difference between a cited article sentence and a source (corpus/NOTES.md)."""
+
+    heading: str
+    verdict: str  # contradicts | qualifies | cannot confirm | confirms; "" when not stated
+    public_record: str
+    brief_id: str
+    brief_title: str
+
+    @property
+    def verb(self) -> str:
+        """How the source relates to the sentence, as a verb: "qualifies", "contradicts"."""
+        return {"cannot confirm": "cannot confirm", "confirms": "confirms"}.get(
+            self.verdict, self.verdict or "qualifies"
+        )
+
+
+@dataclass
 class Citation:
     """One numbered reference: a sentence-level span of a passage in its source document."""
 
@@ -144,6 +165,32 @@ class Citation:
     quote: str
     passage_start: int
     passage_end: int
+    current_to: str | None = None  # the cited document's "current to" date
+    note: CitationNote | None = None  # a source that qualifies the cited sentence
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Citation:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        note = known.get("note")
+        known["note"] = CitationNote(**note) if isinstance(note, dict) else None
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The figure, date, name or phrase that answers a question, inside the sentence cited as
+    [n]: `document_text[start:end] == text`."""
+
+    text: str
+    n: int
+    passage_id: str
+    doc_id: str
+    start: int
+    end: int
+    kind: str  # "money", "figure", "date", "name" or "term"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,6 +223,8 @@ class Answer:
     mode: str = "extractive"
     standalone_question: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    short_answer: ShortAnswer | None = None
+    confidence: float | None = None  # the answer model's probability that the quote answers
 
     def citation(self, n: int) -> Citation | None:
         return next((c for c in self.citations if c.n == n), None)
@@ -189,6 +238,8 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "sentences": [s.to_dict() for s in self.sentences],
             "mode": self.mode,
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
         }
         if self.note:
             data["note"] = self.note
@@ -207,10 +258,12 @@ class Answer:
             text=data["answer"],
             abstained=data["abstained"],
             sentences=[AnswerSentence(**s) for s in data.get("sentences", [])],
-            citations=[Citation(**c) for c in data.get("citations", [])],
+            citations=[Citation.from_dict(c) for c in data.get("citations", [])],
             note=data.get("note", ""),
             mode=data.get("mode", "extractive"),
             standalone_question=data.get("standalone_question"),
+            short_answer=ShortAnswer(**data["short_answer"]) if data.get("short_answer") else None,
+            confidence=data.get("confidence"),
         )
 
 

@@ -1,4 +1,5 @@
-import os
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,31 @@ ARTICLE = CORPUS / "documents" / "sino-russian-relations.md"
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_1129c65df406df5d.txt"
 
 
+# sha256 of each line of the original text after its title, in order: the check below runs
+# on a clean clone too, where the original text itself is not at hand.
+VERBATIM = DATA / "verbatim" / "article-lines.sha256"
+
+
+def _sha256(line: str) -> str:
+    return hashlib.sha256(line.encode("utf-8")).hexdigest()
+
+
 def test_article_keeps_the_seed_text_verbatim() -> None:
     article = ARTICLE.read_text(encoding="utf-8")
+    expected = VERBATIM.read_text(encoding="utf-8").split()
+    assert len(expected) > 30
     if SEED.exists():
-        for line in SEED.read_text(encoding="utf-8").splitlines()[1:]:
+        lines = SEED.read_text(encoding="utf-8").splitlines()[1:]
+        assert [_sha256(line) for line in lines] == expected, f"{VERBATIM} is out of date"
+        for line in lines:
             assert line in article
+    # Every original line is a whole line of the article (headings with their Markdown marks),
+    # in the original order.
+    found = [_sha256(re.sub(r"^#{1,6} ", "", line)) for line in article.splitlines()]
+    missing = [n for n, digest in enumerate(expected, start=2) if digest not in found]
+    assert not missing, f"lines {missing} of the original text are not verbatim in {ARTICLE}"
+    positions = [found.index(digest) for digest in expected]
+    assert positions == sorted(positions)
     extracted = extract(ARTICLE)
     assert (
         extracted.title
@@ -100,15 +121,6 @@ def test_unusable_files_raise_with_a_reason(
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(CorpusFileError, match=reason):
-        extract(path)
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file_is_reported(tmp_path: Path) -> None:
-    path = tmp_path / "secret.md"
-    path.write_text("# Secret\n\nText.")
-    path.chmod(0)
-    with pytest.raises(CorpusFileError, match="permission denied"):
         extract(path)
 
 
@@ -218,3 +230,186 @@ def test_dangling_link_is_skipped_as_unreadable(small_corpus: Path) -> None:
     (small_corpus / "moved.md").symlink_to(small_corpus / "nowhere.md")
     skipped = dict(scan(small_corpus).skipped)
     assert skipped["moved.md"].startswith("unreadable")
+
+
+# --- "current to" dates --------------------------------------------------------------------
+
+
+def _manifest(corpus: Path, extra: str) -> None:
+    (corpus / MANIFEST_NAME).write_text(
+        f'[[documents]]\nid = "baikal"\nfile = "baikal.md"\n{extra}\n', encoding="utf-8"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"), [('"2025-11"', "2025-11"), ("2025-11-30", "2025-11-30")]
+)
+def test_current_to_is_read_from_the_manifest(small_corpus: Path, value: str, stored: str) -> None:
+    _manifest(small_corpus, f"current_to = {value}")
+    docs = {d.id: d.meta for d in scan(small_corpus).documents}
+    assert docs["baikal"].current_to == stored
+    assert docs["tea"].current_to == ""
+
+
+@pytest.mark.parametrize("value", ['"2025-13"', '"Nov 2025"', '"2025-02-30"', "2025", '"25-11"'])
+def test_a_bad_current_to_names_the_entry(small_corpus: Path, value: str) -> None:
+    _manifest(small_corpus, f"current_to = {value}")
+    with pytest.raises(InputError, match=r"invalid current_to .* for 'baikal'") as err:
+        scan(small_corpus)
+    assert "YYYY-MM" in (err.value.hint or "")
+
+
+def test_documents_without_current_to_keep_their_content_hash(small_corpus: Path) -> None:
+    """Indexes built before the field existed stay up to date: no document is re-embedded."""
+    import hashlib
+    import json
+
+    from assistant.corpus import LOADER_VERSION
+
+    doc = next(d for d in scan(small_corpus).documents if d.id == "baikal")
+    old = {k: v for k, v in doc.meta.to_dict().items() if k != "current_to"}
+    h = hashlib.sha256(f"loader-{LOADER_VERSION}\n".encode())
+    h.update(json.dumps(old, sort_keys=True).encode())
+    h.update(doc.path.read_bytes())
+    assert doc.content_hash == h.hexdigest()
+
+
+def test_stored_metadata_from_before_current_to_still_loads() -> None:
+    from assistant.types import DocumentMeta
+
+    meta = DocumentMeta.from_dict({"id": "a", "title": "A", "file": "a.md", "references": []})
+    assert meta.current_to == ""
+
+
+# --- Hostile files -------------------------------------------------------------------------
+
+
+def test_windows_1252_text_loads_with_a_warning(small_corpus: Path) -> None:
+    from assistant.corpus import CorpusWarning
+
+    (small_corpus / "legacy.txt").write_bytes(
+        "The caf\u00e9 sold \u201cKyakhta\u201d tea \u2013 by the pound.".encode("cp1252")
+    )
+    with pytest.warns(CorpusWarning, match="legacy.txt: not UTF-8; read as Windows-1252"):
+        result = scan(small_corpus)
+    doc = next(d for d in result.documents if d.id == "legacy")
+    assert doc.text == "The caf\u00e9 sold \u201cKyakhta\u201d tea \u2013 by the pound."
+    assert [rel for rel, _ in result.warnings] == ["legacy.txt"]
+
+
+def test_stray_bytes_in_utf8_text_are_replaced_with_a_warning(small_corpus: Path) -> None:
+    (small_corpus / "stray.md").write_bytes(
+        "# Stray\n\nNaïve text \u2014 then ".encode() + b"\xff."
+    )
+    with pytest.warns(UserWarning, match="1 undecodable byte"):
+        result = scan(small_corpus)
+    doc = next(d for d in result.documents if d.id == "stray")
+    assert doc.text.endswith("Naïve text \u2014 then \ufffd.")
+
+
+def test_undecodable_text_is_skipped_with_a_reason(small_corpus: Path) -> None:
+    (small_corpus / "garbled.txt").write_bytes(b"abc \x81\x8d\x8f\x90\x9d def")
+    skipped = dict(scan(small_corpus).skipped)
+    assert skipped["garbled.txt"].startswith("neither UTF-8 nor Windows-1252 text")
+
+
+def test_a_file_over_the_size_cap_is_skipped_and_reported(
+    small_assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assistant.loaders as loaders
+
+    monkeypatch.setattr(loaders, "MAX_FILE_BYTES", 2048)
+    big = small_assistant.settings.corpus_dir / "big.md"
+    big.write_text("# Big\n\n" + "The steppe is wide. " * 200)
+    report = small_assistant.index()
+    reasons = dict(report.skipped)
+    assert reasons["big.md"] == "larger than the 2 KB limit"
+    assert "big" not in small_assistant.snapshot().docs
+    assert "baikal" in small_assistant.snapshot().docs
+
+
+def test_links_out_of_the_corpus_are_neither_indexed_nor_served(
+    small_assistant, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("# Secret\n\nThe password is swordfish.\n")
+    corpus = small_assistant.settings.corpus_dir
+    (corpus / "secret.md").symlink_to(outside / "secret.md")
+    (corpus / "linked").symlink_to(outside, target_is_directory=True)
+    (corpus / "inside.md").symlink_to(corpus / "baikal.md")  # a link within the corpus is fine
+    report = small_assistant.index()
+    reasons = dict(report.skipped)
+    assert reasons["secret.md"] == "a link to a file outside the corpus folder (not indexed)"
+    docs = small_assistant.snapshot().docs
+    assert "inside" in docs and "secret" not in docs
+    assert all("swordfish" not in d.text for d in docs.values())
+    with pytest.raises(InputError, match="No document with id 'secret'"):
+        small_assistant.document("secret")  # what the web app's document view shows
+
+
+def test_encrypted_and_malformed_pdfs_are_skipped_with_reasons(tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+
+    plain = make_pdf(tmp_path / "plain.pdf", ["The Amur River forms part of the border."])
+    writer = PdfWriter(clone_from=plain)
+    writer.encrypt("secret", algorithm="RC4-128")
+    locked = tmp_path / "locked.pdf"
+    writer.write(locked)
+    with pytest.raises(CorpusFileError, match="encrypted PDF that needs a password"):
+        extract(locked)
+    # Encrypted without a password to open it (only permissions restricted): readable.
+    writer = PdfWriter(clone_from=plain)
+    writer.encrypt("", owner_password="owner", algorithm="RC4-128")
+    writer.write(tmp_path / "open.pdf")
+    assert "Amur River" in extract(tmp_path / "open.pdf").text
+    data = plain.read_bytes()
+    for name, body in [
+        ("truncated.pdf", data[: len(data) // 3]),
+        ("garbage.pdf", data[:9] + bytes(range(256)) * 4),
+        ("no-text.pdf", data.replace(b"The Amur River forms part of the border.", b"")),
+    ]:
+        (tmp_path / name).write_bytes(body)
+        with pytest.raises(CorpusFileError, match=r"PDF|no text layer|empty"):
+            extract(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        " JavaScript:alert(document.cookie)",
+        "java\tscript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "file:///etc/passwd",
+    ],
+)
+def test_a_manifest_url_that_is_not_http_is_left_out_with_a_warning(
+    small_corpus: Path, url: str
+) -> None:
+    (small_corpus / MANIFEST_NAME).write_text(
+        f'[[documents]]\nid = "baikal"\nfile = "baikal.md"\nurl = {json_str(url)}\n',
+        encoding="utf-8",
+    )
+    with pytest.warns(UserWarning, match="is not an http\\(s\\) link; left out"):
+        result = scan(small_corpus)
+    meta = {d.id: d.meta for d in result.documents}["baikal"]
+    assert meta.url == ""
+    with pytest.raises(InputError, match="is not an http\\(s\\) link"):
+        add_files(small_corpus, [DATA / "tea.txt"], url=url)
+
+
+def test_http_urls_and_plain_text_are_kept(small_corpus: Path) -> None:
+    from assistant.corpus import is_safe_url
+
+    assert is_safe_url("https://example.org/a?b=c")
+    assert is_safe_url("http://example.org")
+    assert is_safe_url("12")  # no scheme: plain text, never a link
+    assert not is_safe_url("mailto:someone@example.org")
+
+
+def json_str(text: str) -> str:
+    import json
+
+    return json.dumps(text)

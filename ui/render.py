@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from assistant.api import PassageContext, SourceSummary
 from assistant.chat import Turn
-from assistant.types import Answer, Citation, StoredDocument, SupportResult
+from assistant.types import Answer, Citation, ShortAnswer, StoredDocument, SupportResult
 
 # Characters that Markdown or HTML would interpret, as numeric entities.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`[]()*_#|~!\\{}=:"}
@@ -71,6 +71,9 @@ def answer_html(answer: Answer, turn: int, sentences: int | None = None) -> str:
         flag = "" if s.supported else ' <span class="unsupported">(unsupported)</span>'
         parts.append(f"{esc(s.text)} {marks}{flag}")
     body = " ".join(parts)
+    short = answer.short_answer
+    if short is not None and any(short.n in s.citations for s in shown):
+        body = f'<strong class="short-answer">{esc(short.text)}</strong> — {body}'
     if answer.note:
         body = f'<p class="note">{esc(answer.note)}</p>' + body
     titles = []
@@ -89,25 +92,55 @@ def short_title(title: str, limit: int = 60) -> str:
     return title if len(title) <= limit else title[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def citation_card(c: Citation, turn: int, passage_text: str, passage_start: int) -> str:
-    """A cited passage with the cited sentence highlighted."""
+def citation_card(
+    c: Citation,
+    turn: int,
+    passage_text: str,
+    passage_start: int,
+    short: ShortAnswer | None = None,
+) -> str:
+    """A cited passage with the cited sentence highlighted, and inside it the short answer."""
     s, e = c.start - passage_start, c.end - passage_start
-    body = (
-        esc(passage_text[:s])
-        + f'<mark class="cited">{esc(passage_text[s:e])}</mark>'
-        + esc(passage_text[e:])
-    )
+    cited = esc(passage_text[s:e])
+    if short is not None and short.n == c.n and c.start <= short.start < short.end <= c.end:
+        a, b = short.start - passage_start, short.end - passage_start
+        cited = (
+            esc(passage_text[s:a])
+            + f'<strong class="short-answer">{esc(passage_text[a:b])}</strong>'
+            + esc(passage_text[b:e])
+        )
+    body = esc(passage_text[:s]) + f'<mark class="cited">{cited}</mark>' + esc(passage_text[e:])
     meta = [kind_badge(c.kind), f'<span class="title">{esc(c.title)}</span>']
     if c.section:
         meta.append(f'<span class="section">{esc(c.section)}</span>')
+    if c.current_to:
+        meta.append(f'<span class="current-to">current to {esc(c.current_to)}</span>')
     tail = [f"<code>{esc(c.passage_id)}</code>", f"characters {c.start}–{c.end}"]
     if c.url:
         tail.append(link(c.url, "open source"))
     return (
         f'<div class="card" id="{anchor(turn, c.n)}">'
         f'<div class="card-head"><span class="num">[{c.n}]</span> {" ".join(meta)}</div>'
-        f'<div class="passage">{body}</div>'
+        f'<div class="passage">{body}</div>{note_html(c)}'
         f'<div class="card-foot">{" · ".join(tail)}</div></div>'
+    )
+
+
+def note_html(c: Citation) -> str:
+    """What corpus/NOTES.md records about the cited sentence, pointing to the brief that
+    states the public record (open it in the Sources tab)."""
+    note = c.note
+    if note is None:
+        return ""
+    verdict = re.sub(r"[^a-z]+", "-", note.verb)
+    record = f" {esc(note.public_record)}" if note.public_record else ""
+    return (
+        f'<div class="card-note note-{verdict}">'
+        f"<strong>Note: a source {esc(note.verb)} this:</strong> {esc(note.heading)}.{record} "
+        f'<span class="note-brief">See <a class="brief-link" href="#doc-{esc(note.brief_id)}" '
+        f'data-doc="{esc(note.brief_id)}" title="Open it in the Sources tab">'
+        f"{esc(note.brief_title)}</a> (<code>{esc(note.brief_id)}</code>) "
+        "in the Sources tab.</span></div>"
     )
 
 
@@ -121,7 +154,7 @@ def sources_panel(turns: list[Turn], passage_texts: dict[str, tuple[str, int]]) 
         cards = []
         for c in turn.answer.citations:
             text, start = passage_texts.get(c.passage_id, (c.quote, c.start))
-            cards.append(citation_card(c, i, text, start))
+            cards.append(citation_card(c, i, text, start, turn.answer.short_answer))
         if not cards:
             cards.append(
                 '<div class="panel-none">No citation: the sources do not answer this.</div>'
@@ -139,7 +172,14 @@ def documents_rows(sources: list[SourceSummary]) -> list[list[str | int]]:
             s.document.meta.title,
             s.document.meta.kind,
             s.document.meta.byline,
-            s.document.meta.date,
+            " · ".join(
+                x
+                for x in (
+                    s.document.meta.date,
+                    s.document.meta.current_to and f"current to {s.document.meta.current_to}",
+                )
+                if x
+            ),
             s.passages,
         ]
         for s in sources
@@ -149,8 +189,10 @@ def documents_rows(sources: list[SourceSummary]) -> list[list[str | int]]:
 def document_html(doc: StoredDocument, passages: list[tuple[str, int, int]]) -> str:
     """A document with its passages marked; `passages` holds (id, start, end), in order."""
     meta = doc.meta
-    head = [f"<h3>{esc(meta.title)}</h3>", f"<p>{kind_badge(meta.kind)}"]
+    head = [f'<h3 id="doc-{esc(meta.id)}">{esc(meta.title)}</h3>', f"<p>{kind_badge(meta.kind)}"]
     details = [x for x in (meta.byline, meta.date) if x]
+    if meta.current_to:
+        details.append(f"current to {meta.current_to}")
     if details:
         head.append(" " + esc(" · ".join(details)))
     if meta.url:
