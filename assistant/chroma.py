@@ -19,6 +19,7 @@ import numpy as np
 
 from assistant.corpus import CorpusDocument
 from assistant.errors import StoreUnavailableError
+from assistant.faults import fault_point
 from assistant.types import DocumentMeta, Passage, StoredDocument
 
 PASSAGES, SENTENCES, DOCUMENTS = "passages", "sentences", "documents"
@@ -271,6 +272,7 @@ class ChromaIndex:
     def delete_document(self, doc_id: str) -> None:
         """Remove a document: its record first, so its passages become orphans, then them."""
         self.collection(DOCUMENTS).delete(ids=[doc_id])
+        fault_point("store.record-deleted")
         self.collection(PASSAGES).delete(where={"doc_id": doc_id})
         self.collection(SENTENCES).delete(where={"doc_id": doc_id})
 
@@ -321,6 +323,7 @@ class ChromaIndex:
         ]
         if nodes:
             self.vector_store.add(nodes)
+        fault_point("store.passages-written")
         sent_ids = [sid for p in passages for sid in sentence_ids(p)]
         for start in range(0, len(sent_ids), 4000):
             stop = start + 4000
@@ -329,6 +332,7 @@ class ChromaIndex:
                 embeddings=sentence_vecs[start:stop],
                 metadatas=[{"doc_id": doc.id}] * len(sent_ids[start:stop]),
             )
+        fault_point("store.sentences-written")
         # The document's own vector (mean of its passages) keeps Chroma from embedding anything.
         doc_vec = passage_vecs.mean(axis=0) if len(passage_vecs) else np.ones(passage_vecs.shape[1])
         doc_vec = doc_vec / (float(np.linalg.norm(doc_vec)) or 1.0)
@@ -344,3 +348,4 @@ class ChromaIndex:
                 }
             ],
         )
+        fault_point("store.document-written")

@@ -48,10 +48,13 @@ from assistant.errors import (
     IndexBusyError,
     IndexStateError,
 )
+from assistant.faults import fault_point
 from assistant.fsutil import FileLock, LockHeld, atomic_write_json, atomic_write_text
 from assistant.types import DocumentMeta, IndexReport, Passage, StoredDocument
 
 FORMAT_VERSION = 2
+# What CURRENT may hold: a generation folder's name, never a path.
+_GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_-]+")
 REBUILD_HINT = "Run `assistant index --rebuild` to build it again from the corpus."
 
 ProgressFactory = Callable[[int, str], AbstractContextManager[Any]]
@@ -233,12 +236,14 @@ class IndexStore:
             return self._server_pointer().get("current")
         path = self.root / "CURRENT"
         try:
-            name = path.read_text().strip()
+            name = path.read_bytes().decode("utf-8").strip()
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            return None  # damaged: as if there were no index yet, so the next command builds one
         except OSError as exc:
             raise IndexStateError(f"Cannot read {path}: {exc.strerror}.", REBUILD_HINT) from None
-        return name or None
+        return name if _GENERATION_NAME.fullmatch(name) else None
 
     def _server_pointer(self, max_age: float = 0.0) -> dict[str, Any]:
         """On a Chroma server the live generation and its info are kept in the server itself,
@@ -447,11 +452,13 @@ class IndexStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        fault_point("store.generation-built")  # complete, but CURRENT still names the old one
         old = self.current_generation()
         if self.settings.chroma_url:
             ChromaIndex.remote(self.settings.chroma_url).set_pointer(gen, info)
             self._pointer = None
         atomic_write_text(self.root / "CURRENT", gen + "\n")
+        fault_point("store.generation-switched")  # the old generation is not collected yet
         self._collect_garbage(keep={gen, old} if old else {gen})
         return report
 
@@ -469,12 +476,14 @@ class IndexStore:
     ) -> IndexReport:
         folder = folder or self.root / gen
         state_path = folder / "state.json"
-        old_state = {}
+        old_state: Any = {}
         if state_path.exists():
             try:
                 old_state = json.loads(state_path.read_text(encoding="utf-8"))
             except ValueError:
                 old_state = {}
+        if not isinstance(old_state, dict):  # damaged from outside: rewritten below
+            old_state = {}
         atomic_write_json(state_path, {**old_state, "clean": False})
         if self.settings.chroma_url:
             chroma = ChromaIndex.remote(self.settings.chroma_url, prefix=f"assistant-{gen}-")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -18,6 +19,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from assistant.api import Assistant
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.embedding import Embedder
+
+pytest_plugins = ["tests.skips"]
+
+# Property tests print the blob that reproduces a failure; in CI they are also derandomised,
+# so that a run is repeatable (locally the example database keeps failures to replay them).
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 
 DATA = Path(__file__).parent / "data"
 CORPUS = PROJECT_ROOT / "corpus"

@@ -1,15 +1,10 @@
-"""Faults and hostile input: killed writers, random corpus histories, odd metadata and questions."""
+"""Hostile input and damage: random corpus histories, odd metadata and questions, truncated
+store files. Writers stopped at each crash point are in test_faults.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import random
 import shutil
-import signal
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 import tomli_w
@@ -24,8 +19,7 @@ from assistant.embedding import Embedder
 from assistant.errors import InputError
 from assistant.store import IndexStore
 from assistant.types import Answer
-from tests.conftest import CORPUS, DATA
-from tests.helpers import cli_command
+from tests.conftest import DATA
 
 
 def consistent(settings: Settings, embedder: Embedder) -> Assistant:
@@ -48,57 +42,6 @@ def equals_corpus(assistant: Assistant) -> None:
     expected = {d.id: d.content_hash for d in scan(assistant.settings.corpus_dir).documents}
     assert {d.id: d.content_hash for d in snap.docs.values()} == expected
     assert snap.chroma.collection(PASSAGES).count() == len(snap.passages)
-
-
-@pytest.mark.slow
-def test_indexing_killed_at_random_moments_recovers(tmp_path: Path, embedder: Embedder) -> None:
-    corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    index = tmp_path / "index"
-    settings = Settings(corpus_dir=corpus, index_dir=index)
-    rng = random.Random(20261128)
-    sources = sorted((corpus / "sources").glob("*.md"))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    kills = 0
-    for round_no in range(16):  # until ten writers have really been killed
-        if kills >= 10:
-            break
-        # Change the corpus so that kills land in first builds, updates, removals and rebuilds.
-        args = ["index"]
-        if round_no % 3 == 1:
-            target = rng.choice(sources)
-            target.write_text(target.read_text() + f"\n\nAn added paragraph, version {round_no}.\n")
-        elif round_no % 3 == 2 and len(sources) > 10:
-            sources.pop(rng.randrange(len(sources))).unlink()
-        elif round_no > 0:
-            args = ["index", "--rebuild"]
-        child = subprocess.Popen(
-            cli_command(corpus, index, *args),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        time.sleep(rng.uniform(1.5, 9.0))
-        if child.poll() is None:
-            child.send_signal(signal.SIGKILL)
-            kills += 1
-        child.wait()
-        # A fresh process answers: from a consistent index, or after repairing it.
-        ask = subprocess.run(
-            cli_command(corpus, index, "ask", "What was the Treaty of Aigun?", "--json"),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=env,
-        )
-        assert ask.returncode == 0, f"round {round_no}: {ask.stderr[-1500:]}"
-        assert json.loads(ask.stdout)["question"] == "What was the Treaty of Aigun?"
-        consistent(settings, embedder)
-    assert kills >= 10, "ten writers must really have been killed"
-    finished = Assistant(settings, embedder)
-    finished.index()
-    equals_corpus(finished)
-    assert not list(index.glob("*.tmp"))
 
 
 DOC_TEXTS = [
@@ -224,24 +167,40 @@ def test_random_questions_never_raise(assistant: Assistant, question: str) -> No
         assert assistant.snapshot().docs[c.doc_id].text[c.start : c.end] == c.quote
 
 
+@pytest.mark.parametrize("damaged", ["chroma.sqlite3", "*.bin"])
 def test_truncated_store_file_names_the_rebuild_and_rebuild_recovers(
-    small_assistant: Assistant,
+    small_assistant: Assistant, embedder: Embedder, damaged: str
 ) -> None:
-    small_assistant.index()
-    store = small_assistant.store
-    chroma_dir = store.root / store.current_generation() / "chroma"
-    for f in chroma_dir.rglob("*.bin"):
-        f.write_bytes(f.read_bytes()[:7])
     from click.testing import CliRunner
 
     from assistant.cli import cli
 
+    small_assistant.index()
+    store = small_assistant.store
+    damaged_generation = store.current_generation()
+    assert damaged_generation is not None
+    chroma_dir = store.root / damaged_generation / "chroma"
+    files = sorted(chroma_dir.rglob(damaged))
+    assert files, f"no {damaged} under {chroma_dir} to truncate"
+    for f in files:
+        f.write_bytes(f.read_bytes()[:7])
     args = ["--corpus", str(small_assistant.settings.corpus_dir), "--index", str(store.root)]
-    result = CliRunner().invoke(cli, [*args, "ask", "How deep is Lake Baikal?"])
-    if result.exit_code != 0:  # the damage was noticed: a message, not a traceback
-        assert "assistant index --rebuild" in result.output and "Traceback" not in result.output
+    question = ["ask", "How deep is Lake Baikal?", "--json"]
+    first = CliRunner().invoke(cli, [*args, *question])
+    if damaged == "chroma.sqlite3":
+        # The database holds every record: the damage is noticed, and named, not a traceback.
+        assert first.exit_code == 1, first.output
+        assert "unreadable" in first.output and "assistant index --rebuild" in first.output
+        assert isinstance(first.exception, SystemExit), first.exception
+    else:
+        # The HNSW files of an index this small hold no vectors yet (Chroma keeps them in the
+        # database until a collection grows): answers do not depend on them.
+        assert first.exit_code == 0, first.output
+        assert "1,642 metres" in json.loads(first.stdout)["citations"][0]["quote"]
     rebuilt = CliRunner().invoke(cli, [*args, "index", "--rebuild"])
     assert rebuilt.exit_code == 0, rebuilt.output
-    answer = CliRunner().invoke(cli, [*args, "ask", "How deep is Lake Baikal?", "--json"])
+    answer = CliRunner().invoke(cli, [*args, *question])
+    assert answer.exit_code == 0, answer.output
     assert "1,642 metres" in json.loads(answer.stdout)["citations"][0]["quote"]
-    assert isinstance(IndexStore(small_assistant.settings).current_generation(), str)
+    assert IndexStore(small_assistant.settings).current_generation() != damaged_generation
+    equals_corpus(consistent(small_assistant.settings, embedder))

@@ -1,8 +1,12 @@
-import numpy as np
-
 from assistant.api import Assistant
 from assistant.types import AnswerSentence
-from assistant.verify import check_sentences, markers, strip_markers, support
+from assistant.verify import (
+    SUPPORT_THRESHOLD,
+    check_sentences,
+    markers,
+    strip_markers,
+    support,
+)
 
 
 def trade_passage(assistant: Assistant):
@@ -53,4 +57,8 @@ def test_check_sentences_drops_markers_to_passages_not_retrieved(assistant: Assi
     assert [s.citations for s in checked] == [[1], [1], []]
     assert [s.supported for s in checked] == [True, False, False]
     assert checked[0].support is not None and checked[0].support >= 0.5
-    assert isinstance(np.float64(checked[1].support), np.floating)
+    # An unsupported sentence keeps its best score, which is the support() score of its claim
+    # against the cited passage, and below the threshold; a sentence citing nothing scores 0.
+    penguins = round(score(assistant, "Penguins live in Antarctica."), 4)
+    assert checked[1].support == penguins and 0.0 <= penguins < SUPPORT_THRESHOLD
+    assert checked[2].support == 0.0

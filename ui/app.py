@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from ui import render
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 MAX_MESSAGE = 2000
+MAX_ID = 200  # passage and document ids are far shorter; longer input is refused unread
 EXAMPLES = [
     "How large was bilateral trade between Russia and China in 2023?",
     "What was the Treaty of Aigun?",
@@ -33,6 +36,50 @@ EXAMPLES = [
 
 Message = dict[str, str]
 BUSY = "The assistant is busy answering other questions right now. Please ask again in a moment."
+EVAL_RUNNING = "An evaluation is already running; its report appears here when it finishes."
+# Test hook: while the file this names exists, admitted work waits before it starts (and the
+# file's `.held` sibling says so), so that tests can fill every slot without racing the clock.
+HOLD_ENV = "ASSISTANT_WEB_HOLD"
+
+
+def _hold_if_asked() -> None:
+    path = os.environ.get(HOLD_ENV)
+    if not path or not os.path.exists(path):
+        return
+    with open(f"{path}.held", "a", encoding="utf-8") as marker:
+        marker.write(f"{threading.get_ident()}\n")
+    while os.path.exists(path):
+        time.sleep(0.02)
+
+
+def _kind(value: object) -> str:
+    return {list: "a list", dict: "an object", bool: "true or false", str: "text"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def _text(value: object, what: str) -> str:
+    """A text input as text; anything else sent to the API is refused with a message."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise gr.Error(f"{what} must be text, not {_kind(value)}.", title="Bad request")
+    return value
+
+
+def _id(value: object, what: str) -> str | None:
+    """An id as text, or None when it is too long to be one (it is then not read at all)."""
+    text = _text(value, what).strip()
+    return text if len(text) <= MAX_ID else None
+
+
+@dataclass
+class WebSession:
+    """One browser session: its conversation, and the chat as the server has shown it. The
+    history a client sends is never read back: what it shows is rebuilt from this."""
+
+    chat: ChatSession
+    messages: list[Message] = field(default_factory=list)
 
 
 class Admission:
@@ -52,6 +99,7 @@ class Admission:
         """Yields True when the caller may compute an answer, False when it should say busy."""
         if self._slots.acquire(blocking=False):
             try:
+                _hold_if_asked()
                 yield True
             finally:
                 self._slots.release()
@@ -72,6 +120,7 @@ class Admission:
             yield False
             return
         try:
+            _hold_if_asked()
             yield True
         finally:
             self._slots.release()
@@ -92,6 +141,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     """The Blocks app over one assistant; each browser session gets its own conversation."""
     settings = assistant.settings
     admission = Admission(settings.web_workers, settings.web_waiting, settings.web_wait_s)
+    evaluation = threading.Lock()
     theme = gr.themes.Soft(
         primary_hue="indigo",
         font=["Inter", "ui-sans-serif", "system-ui", "sans-serif"],
@@ -102,26 +152,30 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         return render.sources_panel(session.turns, _passage_texts(assistant, session))
 
     def respond(
-        message: str, history: list[Message], session: ChatSession | None
-    ) -> Iterator[tuple[list[Message], str, str, ChatSession]]:
-        session = session or ChatSession(assistant)
-        history = list(history or [])
-        text = (message or "").strip()
+        message: object, client_history: object, state: WebSession | None
+    ) -> Iterator[tuple[list[Message], str, str, WebSession]]:
+        # `client_history` is what the client says its chat shows. It is never read: the chat
+        # shown is the server's own record, so a forged history can neither inject markup
+        # nor smuggle turns (and what they cite) into the conversation.
+        text = _text(message, "The question").strip()
+        state = state or WebSession(ChatSession(assistant))
+        session, history = state.chat, state.messages
         if not text:
-            yield history, panel(session), "", session
+            yield list(history), panel(session), "", state
             return
         shown = text if len(text) <= 300 else text[:300] + "…"
         history.append({"role": "user", "content": render.esc(shown)})
         history.append(
             {"role": "assistant", "content": '<span class="thinking">Searching the sources…</span>'}
         )
-        yield history, panel(session), "", session
+        yield list(history), panel(session), "", state
         with admission.slot() as admitted:
             if not admitted:
                 history[-1] = {"role": "assistant", "content": render.error_html(BUSY)}
-                yield history, panel(session), text, session
+                yield list(history), panel(session), text, state
                 return
-            yield from _answer(session, text, history)
+            for shown_history, shown_panel, box_text, _ in _answer(session, text, history):
+                yield list(shown_history), shown_panel, box_text, state
 
     def _answer(
         session: ChatSession, text: str, history: list[Message]
@@ -162,11 +216,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         history[-1] = {"role": "assistant", "content": render.answer_html(answer, turn)}
         yield history, panel(session), "", session
 
-    def new_conversation(session: ChatSession | None) -> tuple[list[Message], str, ChatSession]:
-        fresh = ChatSession(assistant)
-        return [], panel(fresh), fresh
+    def new_conversation(state: WebSession | None) -> tuple[list[Message], str, WebSession]:
+        fresh = WebSession(ChatSession(assistant))
+        return [], panel(fresh.chat), fresh
 
-    def export(session: ChatSession | None) -> str | None:
+    def export(state: WebSession | None) -> str | None:
+        session = state.chat if state is not None else None
         if session is None or not session.turns:
             gr.Warning("Nothing to export yet: ask a question first.")
             return None
@@ -175,7 +230,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         path.write_text(session.export_markdown(), encoding="utf-8")
         return str(path)
 
-    def open_document(doc_id: str | None) -> str:
+    def open_document(value: object) -> str:
+        doc_id = _id(value, "The document id")
+        if doc_id is None:
+            return render.error_html(
+                f"That is not a document id (ids are at most {MAX_ID} characters)."
+            )
         if not doc_id:
             return '<div class="panel-empty">Choose a document to read it with its passages marked.</div>'
         try:
@@ -186,7 +246,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         spans = [(pid, snap.by_id[pid].start, snap.by_id[pid].end) for pid in doc.passage_ids]
         return render.document_html(doc, sorted(spans, key=lambda x: x[1]))
 
-    def find_support(claim: str, k: float) -> str:
+    def find_support(value: object, k: object) -> str:
+        claim = _text(value, "The claim")
+        # The range first: NaN and infinities fail it before int() could raise on them.
+        if isinstance(k, bool) or not isinstance(k, int | float) or not 1 <= k <= 10 or k != int(k):
+            raise gr.Error(
+                f"The number of passages must be a whole number from 1 to 10, not {str(k)[:40]!r}.",
+                title="Bad request",
+            )
         try:
             results = assistant.cite(claim, k=int(k))
         except AssistantError as exc:
@@ -194,11 +261,16 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
         return render.support_html(claim.strip(), results, titles)
 
-    def show_passage(passage_id: str) -> str:
-        if not (passage_id or "").strip():
+    def show_passage(value: object) -> str:
+        passage_id = _id(value, "The passage id")
+        if passage_id is None:
+            return render.error_html(
+                f"That is not a passage id (ids are at most {MAX_ID} characters)."
+            )
+        if not passage_id:
             return render.error_html("Paste a passage id, for example one shown under an answer.")
         try:
-            return render.context_html(assistant.context(passage_id.strip(), 500))
+            return render.context_html(assistant.context(passage_id, 500))
         except AssistantError as exc:
             return render.error_html(f"{exc.message} {exc.hint or ''}".strip())
 
@@ -211,8 +283,28 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         return _report_view(folder)
 
     def run_evaluation(
-        with_baseline: bool,
+        with_baseline: object,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, str | None, str | None, str]:
+        if with_baseline is not None and not isinstance(with_baseline, bool):
+            raise gr.Error(
+                f"with_baseline must be true or false, not {_kind(with_baseline)}.",
+                title="Bad request",
+            )
+        # One run at a time, refused at once rather than queued; and a run is work like an
+        # answer: it takes one of the same slots, or hears that the assistant is busy.
+        if not evaluation.acquire(blocking=False):
+            return EVAL_RUNNING, None, None, ""
+        try:
+            with admission.slot() as admitted:
+                if not admitted:
+                    return BUSY, None, None, ""
+                return _evaluate(bool(with_baseline), progress)
+        finally:
+            evaluation.release()
+
+    def _evaluate(
+        with_baseline: bool, progress: gr.Progress
     ) -> tuple[str, str | None, str | None, str]:
         from evals.run import run_eval
 
@@ -252,7 +344,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             f"{render.esc(render.short_title(sources[0].document.meta.title, 90)) if sources else ''} "
             "and its background sources.</p></div>"
         )
-        with gr.Tabs():
+        # Pressed by a citation card's "see the brief" link (assets/notes.html).
+        brief_button = gr.Button(visible="hidden", elem_id="open-brief")
+        with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=360):
@@ -346,8 +440,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 eval_report = gr.Markdown(elem_id="eval-report")
 
         outputs = [chatbot, sources_html, box, session_state]
-        box.submit(respond, [box, chatbot, session_state], outputs, api_name="ask")
-        send.click(respond, [box, chatbot, session_state], outputs, api_visibility="private")
+        # The /ask API keeps its (message, history) signature; the history is a plain JSON
+        # value that respond() ignores (see WebSession).
+        client_history = gr.JSON(visible=False)
+        chat_inputs = [box, client_history, session_state]
+        box.submit(respond, chat_inputs, outputs, api_name="ask", preprocess=False)
+        send.click(respond, chat_inputs, outputs, api_visibility="private", preprocess=False)
         new.click(
             new_conversation,
             [session_state],
@@ -355,18 +453,43 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             api_name="new_conversation",
         )
         download.click(export, [session_state], download, api_name="export")
-        pick.change(open_document, pick, document_view, api_name="document")
+        # Lookups read their raw input (preprocess=False) and check it themselves, so that a
+        # wrong type or a megabyte id gets a short message, not a component's error.
+        pick.change(open_document, pick, document_view, api_name="document", preprocess=False)
+
+        def open_brief(value: object) -> tuple[Any, Any]:
+            doc_id = str(value or "").split("#", 1)[0]
+            if doc_id not in titles:
+                return gr.skip(), gr.skip()
+            return gr.Tabs(selected="sources"), doc_id
+
+        brief_button.click(
+            open_brief,
+            brief_button,
+            [tabs, pick],
+            js="() => window.assistantBrief || ''",
+            api_visibility="private",
+            preprocess=False,
+        )
         eval_outputs = [eval_status, metrics_plot, tags_plot, eval_report]
         run_button.click(
-            run_evaluation, with_baseline, eval_outputs, api_name="evaluate", concurrency_limit=1
+            run_evaluation,
+            with_baseline,
+            eval_outputs,
+            api_name="evaluate",
+            preprocess=False,
+            concurrency_limit=2,  # a second run is refused by run_evaluation, not queued
         )
         app.load(latest_report, None, eval_outputs, api_visibility="private")
-        find.click(find_support, [claim, k], support_view, api_name="cite")
-        claim.submit(find_support, [claim, k], support_view, api_visibility="private")
-        show.click(show_passage, pid, context_view, api_name="passage")
+        find.click(find_support, [claim, k], support_view, api_name="cite", preprocess=False)
+        claim.submit(
+            find_support, [claim, k], support_view, api_visibility="private", preprocess=False
+        )
+        show.click(show_passage, pid, context_view, api_name="passage", preprocess=False)
 
         def answer_json(question: str) -> dict[str, Any]:
             """One stateless question, answered as `assistant ask --json` prints it."""
+            question = _text(question, "The question")
             with admission.slot() as admitted:
                 if not admitted:
                     return {"error": BUSY, "busy": True}
@@ -376,7 +499,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     return {"error": exc.message, "hint": exc.hint}
 
         gr.api(answer_json, api_name="answer")
-        pid.submit(show_passage, pid, context_view, api_visibility="private")
+        pid.submit(show_passage, pid, context_view, api_visibility="private", preprocess=False)
     app.assistant_theme = theme  # type: ignore[attr-defined]
     return app
 
@@ -445,7 +568,7 @@ def launch(
         show_error=False,
         theme=app.assistant_theme,  # type: ignore[attr-defined]
         css_paths=[ASSETS / "style.css"],
-        head_paths=[ASSETS / "head.html"],
+        head_paths=[ASSETS / "head.html", ASSETS / "notes.html"],
         footer_links=[],
         max_file_size="1mb",
         # Only the evaluation reports are served from disk; never the index or the corpus.

@@ -1,0 +1,89 @@
+"""Files and folders the assistant may not read or write: a message, never a traceback.
+
+Root reads and writes whatever the permissions say, so as root these run the command as the
+unprivileged user `nobody` (with setpriv or runuser), in a separate process."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA
+
+UNPRIVILEGED_TOOL_MISSING = "running as root, and neither setpriv nor runuser is installed"
+
+
+def unprivileged(cmd: list[str]) -> list[str]:
+    """`cmd` as a user that file permissions apply to: this one, or `nobody` when root."""
+    if os.geteuid() != 0:
+        return cmd
+    nobody = pwd.getpwnam("nobody")
+    if shutil.which("setpriv"):
+        ids = [f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+        return ["setpriv", *ids, *cmd]
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "nobody", "--", *cmd]
+    pytest.skip(UNPRIVILEGED_TOOL_MISSING)
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder outside pytest's own (which is private to the user running the tests), that
+    the unprivileged user can enter and read."""
+    folder = Path(tempfile.mkdtemp(prefix="assistant-permissions-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(cmd: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        unprivileged(cmd), capture_output=True, text=True, timeout=300, env=env, cwd=home
+    )
+
+
+def test_unreadable_file_is_reported(open_folder: Path) -> None:
+    path = open_folder / "secret.md"
+    path.write_text("# Secret\n\nText.")
+    path.chmod(0)
+    script = (
+        "import sys\n"
+        "from assistant.corpus import CorpusFileError, extract\n"
+        "try:\n"
+        "    extract(__import__('pathlib').Path(sys.argv[1]))\n"
+        "except CorpusFileError as exc:\n"
+        "    print('refused:', exc)\n"
+        "else:\n"
+        "    print('read it')\n"
+    )
+    out = run([sys.executable, "-c", script, str(path)], open_folder)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "refused: permission denied"
+
+
+def test_an_index_folder_it_cannot_write_is_a_clear_error(open_folder: Path) -> None:
+    corpus = open_folder / "corpus"
+    corpus.mkdir()
+    shutil.copy(DATA / "baikal.md", corpus / "baikal.md")
+    for path in (corpus, corpus / "baikal.md"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    locked = open_folder / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)  # the index would go inside: nobody may create it
+    index = locked / "index"
+    cmd = [sys.executable, "-m", "assistant.cli", "--corpus", str(corpus), "--index", str(index)]
+    out = run([*cmd, "index"], open_folder)
+    assert out.returncode == 1, out.stderr
+    assert f"Cannot write the index at {index}: Permission denied." in out.stderr
+    assert "Check the folder's permissions or set ASSISTANT_INDEX_DIR." in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    assert not index.exists()
