@@ -4,12 +4,25 @@ the retrieved passages, or abstains when the evidence is too weak."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
+import numpy as np
+
+from assistant.answer_model import AnswerModel, features
 from assistant.config import AnswerSettings
 from assistant.rerank import ARTICLE_WORDS, MONTHS, QUANTITY, TIME, YEAR, Candidate, quantities
+from assistant.shortanswer import MONEY, asked_type, extract, has_asked_fact
 from assistant.text import STOPWORDS, own_words, stem
-from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage, StoredDocument
+from assistant.types import (
+    Answer,
+    AnswerSentence,
+    Citation,
+    Passage,
+    ScoredPassage,
+    ShortAnswer,
+    StoredDocument,
+)
 
 NO_ANSWER = "The sources I have do not answer this question."
 
@@ -25,11 +38,43 @@ def question_entities(question: str) -> list[str]:
 
 
 class ExtractiveAnswerer:
-    """Picks the best-scored sentences and cites each; abstains below the threshold or when the
-    question names something the chosen passage never mentions."""
+    """Quotes the sentence most likely to answer, opening with the short answer inside it when
+    there is one; abstains when no sentence is likely enough to answer (the learned answer
+    model, see answer_model.py) or when the question names something the chosen passage never
+    mentions. More sentences are added only when the question needs them."""
 
-    def __init__(self, settings: AnswerSettings) -> None:
+    def __init__(
+        self,
+        settings: AnswerSettings,
+        model: AnswerModel | None = None,
+        idf: Callable[[str], float] | None = None,
+        context_terms: Callable[[Candidate], set[str]] | None = None,
+    ) -> None:
         self.settings = settings
+        self.model = model
+        self.idf = idf
+        self.context_terms = context_terms
+
+    @staticmethod
+    def pool(fitting: list[Candidate], size: int, question: str) -> list[Candidate]:
+        """The candidates the model chooses among: the reranker's best `size`, and up to `size`
+        lower-ranked ones that hold the kind of fact the question asks for."""
+        top = fitting[:size]
+        if asked_type(own_words(question)) is not None:
+            extra = [c for c in fitting[size:] if has_asked_fact(own_words(question), c.text)]
+            top += extra[:size]
+        return top
+
+    def choose(self, question: str, fitting: list[Candidate]) -> tuple[Candidate, float | None]:
+        """The candidate to quote and the model's probability that it answers (None without
+        a model: then the reranker's best)."""
+        if self.model is None or self.idf is None or self.context_terms is None:
+            return fitting[0], None
+        top = self.pool(fitting, self.settings.model_candidates, question)
+        probs = self.model.probabilities(features(question, top, self.idf, self.context_terms))
+        # A just-quoted sentence (a follow-up's `avoid`) keeps its lower rank among equals.
+        best = int(np.argmax(probs))
+        return top[best], float(probs[best])
 
     def answer(
         self,
@@ -41,15 +86,21 @@ class ExtractiveAnswerer:
         settings = self.settings
         fitting = [c for c in candidates if fits_question(question, c.text)]
         # Ranking a just-quoted sentence lower must not turn a follow-up into an abstention.
-        if not fitting or fitting[0].score + fitting[0].repeat_penalty < settings.min_score:
+        # With the answer model, its threshold decides; min_score guards the path without it.
+        floor = settings.min_score if self.model is None else settings.model_min_score
+        if not fitting or fitting[0].score + fitting[0].repeat_penalty < floor:
             return abstention(question, passages)
-        best = fitting[0]
+        best, confidence = self.choose(question, fitting)
+        if confidence is not None and self.model is not None and confidence < self.model.threshold:
+            answer = abstention(question, passages)
+            answer.confidence = confidence
+            return answer
         chosen = [best]
         floor = max(settings.min_score, best.score * settings.relative_cutoff)
-        for cand in fitting[1:]:
+        for cand in fitting:
             if len(chosen) >= settings.max_sentences or cand.score < floor:
                 break
-            if not any(_redundant(cand, c) for c in chosen):
+            if cand is not best and not any(_redundant(cand, c) for c in chosen):
                 chosen.append(cand)
         # A question that combines things (a name the first passages lack, or "the article"
         # beside the background) gets one more sentence that covers what is missing.
@@ -59,10 +110,12 @@ class ExtractiveAnswerer:
                 (c for c in fitting if c.score >= relaxed and c not in chosen and need(c)), None
             )
             if extra is not None:
-                chosen = [*chosen[: settings.max_sentences - 1], extra]
+                chosen = [*chosen[: settings.max_sentences + 1], extra]
         if missing_entities(question, [c.passage.passage for c in chosen], docs):
             return abstention(question, passages)
-        return compose(question, chosen, passages, docs)
+        answer = compose(question, chosen, passages, docs)
+        answer.confidence = confidence
+        return answer
 
 
 def _needs(
@@ -92,6 +145,8 @@ def fits_question(question: str, sentence: str) -> bool:
     question = own_words(question)
     if QUANTITY.search(question) and not quantities(sentence):
         return False
+    if asked_type(question) == "money" and not MONEY.search(sentence):
+        return False  # "how much did it cost" is not answered by a count of troops
     return not (TIME.search(question) and not (YEAR.search(sentence) or MONTHS.search(sentence)))
 
 
@@ -99,11 +154,19 @@ def missing_entities(
     question: str, passages: list[Passage], docs: dict[str, StoredDocument]
 ) -> list[str]:
     """Names and years in the question that none of the answer's passages mention."""
-    seen = " ".join(
-        f"{docs[p.doc_id].meta.title if p.doc_id in docs else ''} {p.section} {p.text}"
-        for p in passages
-    ).lower()
-    return [e for e in question_entities(question) if not _mentioned(e.lower(), seen)]
+    seen = _fold(
+        " ".join(
+            f"{docs[p.doc_id].meta.title if p.doc_id in docs else ''} {p.section} {p.text}"
+            for p in passages
+        )
+    )
+    return [e for e in question_entities(question) if not _mentioned(_fold(e), seen)]
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: "Beyonce" is a form of "Beyoncé"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def _mentioned(word: str, text: str) -> bool:
@@ -148,6 +211,7 @@ def make_citation(
         quote=quote,
         passage_start=passage.start,
         passage_end=passage.end,
+        current_to=(meta.current_to or None) if meta else None,
     )
 
 
@@ -166,6 +230,9 @@ def compose(
         text = " ".join(cand.text.split())
         sentences.append(AnswerSentence(text=text, citations=[n], support=1.0, supported=True))
     text = " ".join(f"{s.text} [{s.citations[0]}]" for s in sentences)
+    short = short_answer(question, chosen[0], citations[0].n) if chosen else None
+    if short is not None:
+        text = f"**{short.text}** — {text}"
     return Answer(
         question=question,
         text=text,
@@ -173,6 +240,26 @@ def compose(
         sentences=sentences,
         citations=citations,
         passages=passages,
+        short_answer=short,
+    )
+
+
+def short_answer(question: str, cand: Candidate, n: int) -> ShortAnswer | None:
+    """The short answer inside a quoted sentence, with its document offsets."""
+    span = extract(own_words(question), cand.text)
+    if span is None:
+        return None
+    start = cand.span[0] + span.start
+    end = cand.span[0] + span.end
+    p = cand.passage.passage
+    return ShortAnswer(
+        text=cand.text[span.start : span.end],
+        n=n,
+        passage_id=p.id,
+        doc_id=p.doc_id,
+        start=start,
+        end=end,
+        kind=span.kind,
     )
 
 

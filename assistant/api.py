@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from assistant.answer import ExtractiveAnswerer
+from assistant.answer_model import load_model
 from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.errors import IndexStateError, InputError
 from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
+from assistant.notes import attach_notes
 from assistant.rerank import Candidate, SentenceScorer, rerank
 from assistant.retrieve import HybridRetriever, worker_pool
 from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, no_progress
@@ -61,6 +63,13 @@ class Search:
     candidates: list[Candidate]  # sentences of every reranked passage, best first
     timings_ms: dict[str, float]
     retriever: HybridRetriever  # what was searched: the answer reads the same index view
+    scorer: SentenceScorer
+
+    def context_terms(self, candidate: Candidate) -> set[str]:
+        """The stemmed terms of a candidate's passage, its title and section."""
+        p = candidate.passage.passage
+        doc = self.retriever.snapshot.docs.get(p.doc_id)
+        return self.scorer.analyse(p, doc.meta.title if doc else "").context.terms
 
 
 @dataclass
@@ -91,7 +100,13 @@ class SourceSummary:
 class Assistant:
     """Answers questions from the indexed corpus, with citations; thread-safe for readers."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        llm: Any = None,
+    ) -> None:
+        """`llm`: a llama-index chat model to use instead of the one `settings` configure."""
         self.settings = settings or Settings()
         self._embedder = embedder
         self.store = IndexStore(self.settings, embedder)
@@ -100,7 +115,7 @@ class Assistant:
         self._retriever: HybridRetriever | None = None
         self._token: tuple[object, ...] | None = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._llm: Any = _UNSET
+        self._llm: Any = _UNSET if llm is None else llm
 
     # -- index ------------------------------------------------------------------------------
 
@@ -197,6 +212,7 @@ class Assistant:
             candidates,
             {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000},
             retriever,
+            scorer,
         )
 
     def warm_up(self) -> None:
@@ -243,15 +259,25 @@ class Assistant:
         t0 = time.perf_counter()
 
         def extractive(note: str = "") -> Answer:
-            answer = ExtractiveAnswerer(self.settings.answer).answer(
-                found.question, found.candidates, found.passages, docs
-            )
+            answer = ExtractiveAnswerer(
+                self.settings.answer,
+                load_model() if self.settings.answer.use_model else None,
+                found.retriever.lexical.idf,
+                found.context_terms,
+            ).answer(found.question, found.candidates, found.passages, docs)
             answer.note = note
             return answer
 
         llm = self.llm()
+        selected = extractive()
         if llm is None:
-            answer = extractive()
+            answer = selected
+        elif selected.abstained:
+            # The model writes from the same evidence the extractive answer would quote: when
+            # the answer model finds none, there is nothing for it to write from.
+            answer = selected
+            answer.mode = "llm"
+            answer.note = "No passage answers the question, so the model was not asked."
         else:
             generator = GenerativeAnswerer(
                 llm,
@@ -262,12 +288,18 @@ class Assistant:
                 lambda ids: snapshot.vectors(ids)[1],
             )
             answer = extractive("No answer from the model.")
-            for event in generator.stream(found.question, found.passages, docs, extractive, strict):
+            # The passage the answer model chose goes first: the model reads it as [1].
+            chosen = {c.passage_id for c in selected.citations}
+            evidence = [sp for sp in found.passages if sp.passage.id in chosen] + [
+                sp for sp in found.passages if sp.passage.id not in chosen
+            ]
+            for event in generator.stream(found.question, evidence, docs, extractive, strict):
                 if isinstance(event, Answer):
                     answer = event
                 else:
                     yield event
         self._list_cited(answer, found)
+        attach_notes(answer, docs, self.settings.corpus_dir)  # corpus/NOTES.md on citations
         t1 = time.perf_counter()
         answer.timings_ms = {
             "embed": round(found.timings_ms["embed"], 2),

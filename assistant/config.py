@@ -78,7 +78,28 @@ class RetrievalSettings(BaseModel):
 class AnswerSettings(BaseModel):
     """The extractive answerer and its abstention threshold."""
 
-    max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer.")
+    max_sentences: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="Most sentences quoted as the answer: the one the answer model chooses, "
+        "then others that score nearly as well, or that cover what the question combines.",
+    )
+    use_model: bool = Field(
+        True,
+        description="Choose the sentence and abstain with the learned answer model "
+        "(assistant/models/answer_model.json); off: the reranker's best and min_score alone.",
+    )
+    model_min_score: float = Field(
+        0.2,
+        ge=0,
+        le=2,
+        description="With the answer model: best sentence score below which nothing is "
+        "worth asking it about (a guard; the model's own threshold decides).",
+    )
+    model_candidates: int = Field(
+        8, ge=1, le=50, description="Best-ranked sentences the answer model chooses among."
+    )
     min_score: float = Field(
         0.42, ge=0, le=2, description="Best sentence score below which the assistant abstains."
     )

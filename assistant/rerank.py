@@ -19,7 +19,9 @@ from assistant.types import Passage, ScoredPassage, StoredDocument
 
 QUANTITY = re.compile(
     r"\b(how (many|much|large|big|high|deep|tall|wide|old|heavy|often|expensive)|"
-    r"what (percentage|share|proportion|amount|figure|volume|value|number|size)|by how much)\b",
+    r"what (percentage|share|proportion|amount|figure|volume|value|number|size)|by how much|"
+    r"what (was|is|were|are) (the |its |their )?(population|number|size|area|length|height|"
+    r"depth|total|amount|volume|share|percentage|capacity|turnover))\b",
     re.I,
 )
 TIME = re.compile(r"\b(when|what year|which year|what date|since when|how long ago)\b", re.I)
@@ -93,6 +95,9 @@ class Candidate:
     score: float
     vector: np.ndarray | None
     repeat_penalty: float = 0.0  # included in `score`
+    similarity: float = 0.0  # cosine of sentence and question
+    sentence_terms: float = 0.0  # share of the question's weighted terms in the sentence
+    passage_terms: float = 0.0  # ... in its passage, title and section
 
 
 class TermBag:
@@ -233,7 +238,11 @@ class SentenceScorer:
                     score -= P_SHORT
                 repeat = P_REPEAT if avoid and (p.id, span[0]) in avoid else 0.0
                 vec = vecs[i] if vecs is not None else None
-                out.append(Candidate(sp, i, span, texts[i], score - repeat, vec, repeat))
+                out.append(
+                    Candidate(
+                        sp, i, span, texts[i], score - repeat, vec, repeat, sem, lex_s, lex_p
+                    )
+                )
         out.sort(key=lambda c: -c.score)
         return out
 

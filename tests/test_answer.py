@@ -44,7 +44,7 @@ def test_trade_question_cites_the_240_billion_sentence(assistant: Assistant) -> 
         ("Which treaties ceded territory to the Russian Empire?", "Treaty of Aigun"),
         ("Who said Russia will have to defend its Far East from China?", "Leonid Iashov"),
         ("Do Russia and China have a formal defense pact?", "no formal defense pact"),
-        ("What did Bloomberg report in 2023?", "confidential memo"),
+        ("According to the article, what did Bloomberg report in 2023?", "confidential memo"),
         ("Which companies dominate telecoms in Kazakhstan and Uzbekistan?", "Huawei and ZTE"),
     ],
 )

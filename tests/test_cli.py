@@ -34,7 +34,13 @@ def test_ask_json_has_the_documented_shape(default_index: Path) -> None:
         citation
     )
     assert "$240 billion" in citation["quote"]
-    assert data["answer"].startswith(citation["quote"]) and "[1]" in data["answer"]
+    short = data["short_answer"]
+    assert short["text"] == "$240 billion" and short["passage_id"] == citation["passage_id"]
+    doc_text = citation["quote"][
+        short["start"] - citation["start"] : short["end"] - citation["start"]
+    ]
+    assert doc_text == short["text"] and citation["start"] <= short["start"] < short["end"]
+    assert data["answer"] == f"**$240 billion** — {citation['quote']} [1]"
     passage = data["passages"][0]
     assert {"passage_id", "doc_id", "title", "score", "text"} <= set(passage)
     scores = [p["score"] for p in data["passages"]]

@@ -48,7 +48,9 @@ def test_fifty_concurrent_sessions_get_answers_and_keep_their_own_history(
     sessions = 50
 
     def session(i: int) -> list[str]:
-        client = Client(url, verbose=False)
+        # Fifty clients on two cores queue for seconds: the default 5 s HTTP timeout would
+        # fail the client, not the server.
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 120})
         canary = f"canary-{i:03d}-zq"
         history: list = []
         problems = []

@@ -75,8 +75,8 @@ SUBJECTS = [
 ]
 
 
-def test_there_are_15_to_20_briefs_of_300_to_900_words() -> None:
-    assert 15 <= len(BRIEFS) <= 20
+def test_there_are_15_to_30_briefs_of_300_to_900_words() -> None:
+    assert 15 <= len(BRIEFS) <= 30
     for entry in BRIEFS:
         text = (CORPUS / entry["file"]).read_text(encoding="utf-8")
         assert 300 <= len(text.split()) <= 900, entry["id"]
@@ -89,7 +89,7 @@ def test_every_brief_has_its_manifest_entry() -> None:
     files = {p.relative_to(CORPUS).as_posix() for p in (CORPUS / "sources").glob("*.md")}
     assert files == {b["file"] for b in BRIEFS}
     for entry in BRIEFS:
-        assert entry["publisher"] == "compiled for this corpus"
+        assert entry.get("author") or entry.get("publisher"), entry["id"]
         assert entry["date"] and entry["license"] and entry["references"]
         assert all(re.search(r"https?://", r) for r in entry["references"])
     article = [d for d in MANIFEST["documents"] if d["kind"] == "article"]
@@ -106,7 +106,11 @@ def test_each_subject_is_answered_from_its_brief(
     assert not answer.abstained, question
     first = answer.citations[0]
     assert first.doc_id == doc_id and first.kind == "source"
-    assert any(phrase in c.quote for c in answer.citations), answer.text
+    # The quoted sentence, or the passage it is quoted from, states the fact.
+    cited = {sp.passage.id: sp.passage.text for sp in answer.passages}
+    assert any(
+        phrase in c.quote or phrase in cited.get(c.passage_id, "") for c in answer.citations
+    ), answer.text
     doc = assistant.snapshot().docs[first.doc_id]
     assert doc.text[first.start : first.end] == first.quote
 
@@ -160,7 +164,7 @@ def test_sources_command_lists_article_and_briefs(default_index: Path) -> None:
     assert data[0]["kind"] == "article"
     briefs = [d for d in data if d["kind"] == "source"]
     assert len(briefs) == len(BRIEFS)
-    assert all(d["publisher"] == "compiled for this corpus" and d["passages"] > 0 for d in briefs)
+    assert all((d["author"] or d["publisher"]) and d["passages"] > 0 for d in briefs)
     text = runner.invoke(
         cli, ["--corpus", str(CORPUS), "--index", str(default_index), "sources"]
     ).stdout

@@ -1,0 +1,69 @@
+"""The short answer inside a cited sentence: what a question asks for, found where it stands."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.shortanswer import asked_type, extract, has_asked_fact
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        (
+            "How large was bilateral trade between Russia and China in 2023?",
+            "From 2022 bilateral trade between the neighbors has surged dramatically surpassing "
+            "$240 billion in 2023-a record figure.",
+            "$240 billion",
+        ),
+        (
+            "What do Moscow and Beijing call their partnership?",
+            "They have repeatedly emphasized their “No Limits” partnership.",
+            "No Limits",
+        ),
+        (
+            "When was it declared?",
+            "On 4 February 2022 Russia and China issued a joint statement.",
+            "4 February 2022",
+        ),
+        (
+            "How much of Russia's imports come from China?",
+            "China currently accounts for more than 30% of Russia’s imports.",
+            "more than 30%",
+        ),
+        ("How deep is Lake Baikal?", "Lake Baikal is 1,642 metres deep.", "1,642 metres"),
+        (
+            "How many troops took part?",
+            "Some 300,000 troops and 36,000 vehicles took part in 2018.",
+            "Some 300,000 troops",
+        ),
+        (
+            "Who signed the treaty for China?",
+            "The treaty was signed by Vladimir Putin and Jiang Zemin in Moscow.",
+            "Vladimir Putin",
+        ),
+        ("How much did the line cost?", "The line cost $55 billion to build.", "$55 billion"),
+    ],
+)
+def test_the_short_answer_is_the_asked_fact(question: str, sentence: str, expected: str) -> None:
+    span = extract(question, sentence)
+    assert span is not None and sentence[span.start : span.end] == expected
+
+
+def test_a_sentence_without_the_asked_fact_has_no_short_answer() -> None:
+    budget = "What was the budget of the Vostok 2018 exercise?"
+    assert asked_type(budget) == "money"
+    personnel = "Vostok 2018 involved about 300,000 personnel."
+    assert extract(budget, personnel) is None
+    assert has_asked_fact(budget, personnel) is False
+    assert has_asked_fact("Why did Russia turn east?", personnel) is None  # nothing typed asked
+
+
+def test_the_question_s_own_figure_is_not_its_answer() -> None:
+    question = "What happened to trade in 2023?"
+    assert asked_type(question) is None
+    year = "When did trade pass $240 billion?"
+    span = extract(year, "Trade passed $240 billion in 2023.")
+    assert (
+        span is not None and "Trade passed $240 billion in 2023."[span.start : span.end] == "2023"
+    )
