@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from assistant.cli_common import emit_json, progress_bar, quietly, ready
+from assistant.cli_common import emit_json, get_assistant, progress_bar, quietly, ready
 from assistant.errors import InputError
 
 
@@ -33,10 +33,10 @@ def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> 
       assistant serve --port 8080
       ASSISTANT_AUTH=alice:secret assistant serve --host 0.0.0.0
     """
-    assistant = ready(ctx)
     from ui.app import launch, parse_auth
 
-    auth = parse_auth(assistant.settings.auth)
+    auth = parse_auth(get_assistant(ctx).settings.auth)  # before any indexing
+    assistant = ready(ctx)
     try:
         app, url = launch(
             assistant, host=host, port=port, auth=auth, concurrency=concurrency, block=False
@@ -79,7 +79,7 @@ def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> 
     "--compare",
     type=click.Path(path_type=Path),
     default=None,
-    help="A previous run folder (default: the latest one in --out).",
+    help="A previous run folder (default: the latest run of the same --split in --out).",
 )
 @click.option("--no-compare", is_flag=True, help="Do not compare with a previous run.")
 @click.option(
@@ -107,6 +107,33 @@ def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> 
     show_default=True,
     help="llm: answer with the configured model; the report shows extractive mode beside it.",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test", "all"]),
+    default="all",
+    show_default=True,
+    help="Gold items to run: dev (used for fitting), test (held out), or both side by side.",
+)
+@click.option(
+    "--squad",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run a SQuAD 2.0 JSON file instead of the gold set, over its own articles "
+    "(e.g. evals/data/squad2/train-subset.json).",
+)
+@click.option(
+    "--squad-articles",
+    metavar="I,J,...",
+    default=None,
+    help="With --squad: only the articles at these indexes (0-based), e.g. 0,3,5.",
+)
+@click.option(
+    "--squad-limit",
+    type=int,
+    default=None,
+    metavar="N",
+    help="With --squad: only the first N questions of each article, for quick runs.",
+)
 @click.pass_context
 def eval_command(
     ctx: click.Context,
@@ -119,6 +146,10 @@ def eval_command(
     fail_over: tuple[str, ...],
     baseline: bool,
     mode: str,
+    split: str,
+    squad: Path | None,
+    squad_articles: str | None,
+    squad_limit: int | None,
 ) -> None:
     """Measure answer quality on a gold question set and write a report with plots.
 
@@ -127,25 +158,55 @@ def eval_command(
     Exit code 1 when a --fail-under / --fail-over gate fails.
     Examples:
       assistant eval
-      assistant eval --json --no-baseline
+      assistant eval --split test --json --no-baseline
       assistant eval --fail-under hit_at_1=0.8 --fail-over over_refusal=0.05
       assistant eval --questions my-questions.jsonl --compare evals/runs/20261128-101500-extractive-abc123
+      assistant eval --squad evals/data/squad2/train-subset.json --squad-articles 0,4 --squad-limit 50
     """
     from evals.run import parse_gates, run_eval
 
     gates = parse_gates(fail_under, fail_over)
-    assistant = ready(ctx)
-    run = run_eval(
-        assistant,
-        question_files=list(questions),
-        out_root=out or Path(assistant.settings.eval_dir),
-        compare=None if no_compare else compare,
-        compare_latest=not no_compare,
-        gates=gates,
-        baseline=baseline,
-        mode=mode,
-        progress=progress_bar,
-    )
+    if squad is None and (squad_articles is not None or squad_limit is not None):
+        raise InputError(
+            "--squad-articles and --squad-limit only apply to a SQuAD run.",
+            "Add --squad FILE, e.g. --squad evals/data/squad2/train-subset.json.",
+        )
+    if squad is not None:
+        if questions or split != "all":
+            raise InputError(
+                "--squad runs a SQuAD file instead of the gold set; --questions and --split "
+                "do not apply to it.",
+                "Drop --questions/--split, or drop --squad.",
+            )
+        from evals.squad import load_squad, parse_articles, run_squad
+
+        chosen = load_squad(squad, parse_articles(squad_articles), squad_limit)
+        base = get_assistant(ctx)
+        run = run_squad(
+            base.settings,
+            chosen,
+            embedder=base.embedder,
+            out_root=out,
+            baseline=baseline,
+            gates=gates,
+            mode=mode,
+            compare=None if no_compare else compare,
+            progress=progress_bar,
+        )
+    else:
+        assistant = ready(ctx)
+        run = run_eval(
+            assistant,
+            question_files=list(questions),
+            out_root=out or Path(assistant.settings.eval_dir),
+            compare=None if no_compare else compare,
+            compare_latest=not no_compare,
+            gates=gates,
+            baseline=baseline,
+            mode=mode,
+            progress=progress_bar,
+            split=split,
+        )
     summary = run.summary
     if as_json:
         emit_json({**summary, "run_dir": str(run.folder)})

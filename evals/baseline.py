@@ -108,8 +108,17 @@ def run_baseline(
             if top
             else []
         )
+        # The reply is the cited chunk itself, so the judge's support is 1.0 by construction.
         sentences = (
-            [{"text": top["text"], "citations": [1], "support": 1.0, "supported": True}]
+            [
+                {
+                    "text": top["text"],
+                    "citations": [1],
+                    "support": 1.0,
+                    "supported": True,
+                    "judge_support": 1.0,
+                }
+            ]
             if top
             else []
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from assistant.errors import InputError
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_GOLD = DATA / "gold.jsonl"
+SPLITS = ("dev", "test")
+SPLIT_CHOICES = (*SPLITS, "all")
 
 
 @dataclass(frozen=True)
@@ -24,12 +27,22 @@ class GoldItem:
     answerable: bool
     history: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    split: str = "dev"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """Every accepted answer: the SQuAD answers when there are several, else `answer`."""
+        answers = self.extra.get("answers")
+        if answers:
+            return tuple(answers)
+        return (self.answer,) if self.answer is not None else ()
 
     @property
     def kind(self) -> str:
         """The main tag, for per-tag breakdowns."""
         for tag in (
+            "paraphrase",
             "article",
             "source",
             "two-passage",
@@ -46,7 +59,7 @@ def _fail(path: Path, line: int, message: str) -> InputError:
     return InputError(
         f"{path}:{line}: {message}",
         'Each line must be a JSON object with "id", "question", "answer", "evidence", '
-        '"answerable" and optional "history" and "tags".',
+        '"answerable" and optional "history", "tags" and "split" ("dev" or "test").',
     )
 
 
@@ -82,6 +95,9 @@ def load_gold(path: Path) -> list[GoldItem]:
             raise _fail(path, n, "answerable items need an answer and evidence")
         if not raw["answerable"] and (answer is not None or evidence):
             raise _fail(path, n, "unanswerable items have answer null and no evidence")
+        split = raw.get("split", "dev")
+        if split not in SPLITS:
+            raise _fail(path, n, f'"split" must be "dev" or "test", not {split!r}')
         if raw["id"] in seen:
             raise _fail(path, n, f"duplicate id {raw['id']!r}")
         seen.add(raw["id"])
@@ -94,8 +110,31 @@ def load_gold(path: Path) -> list[GoldItem]:
                 answerable=raw["answerable"],
                 history=tuple(raw.get("history") or ()),
                 tags=tuple(raw.get("tags") or ()),
+                split=split,
             )
         )
     if not items:
         raise InputError(f"{path} holds no questions.")
     return items
+
+
+def load_items(files: Sequence[Path] = (), split: str = "all") -> list[GoldItem]:
+    """The items of one split ("dev", "test" or "all") from one or more JSONL files (default:
+    the project's gold set); ids must be unique across files."""
+    if split not in SPLIT_CHOICES:
+        raise InputError(f"Unknown split {split!r}.", "Use --split dev, test or all.")
+    items: list[GoldItem] = []
+    seen: set[str] = set()
+    for path in files or [DEFAULT_GOLD]:
+        for item in load_gold(Path(path)):
+            if item.id in seen:
+                raise InputError(f"Question id {item.id!r} appears in more than one file.")
+            seen.add(item.id)
+            items.append(item)
+    chosen = [item for item in items if split == "all" or item.split == split]
+    if not chosen:
+        raise InputError(
+            f"No {split} questions in {', '.join(str(f) for f in files or [DEFAULT_GOLD])}.",
+            'Items carry "split": "dev" or "test" (absent means dev); pick another --split.',
+        )
+    return chosen

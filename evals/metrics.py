@@ -1,7 +1,11 @@
 """Answer-quality metrics: retrieval, citations, support, answers and abstention.
 
 A retrieved or cited passage is relevant when it contains one of the item's evidence quotes,
-compared after folding case, whitespace, quotes and dashes.
+compared after folding case, whitespace, quotes and dashes. Nothing here trusts the answerer's
+own marks: a citation is precise when what it cites holds the gold evidence or the reference
+answer (never on an item with nothing to cite), and a sentence is supported when the judge the
+runner ran (`judge_support`, from `assistant.verify.support`) scores it at or above
+`SUPPORT_THRESHOLD`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.text import normalize_for_match
+from assistant.verify import SUPPORT_THRESHOLD
 from evals.gold import GoldItem
 
 METRICS = (
@@ -28,10 +33,19 @@ METRICS = (
     "citation_precision",
     "support_rate",
     "answer_f1",
+    "short_em",
+    "short_f1",
+    "contains_answer",
     "correct_refusal",
     "over_refusal",
 )
-LOWER_IS_BETTER = {"over_refusal", "latency_p50_ms", "latency_p95_ms", "answer_words"}
+LOWER_IS_BETTER = {
+    "over_refusal",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "answer_words",
+    "answer_words_median",
+}
 
 
 @dataclass
@@ -46,7 +60,19 @@ class ItemResult:
     retrieved: list[dict[str, Any]]  # each with passage_id, text, score
     latency_ms: float
     standalone: str | None = None
+    # The system's short answer ({text, passage_id, start, end}) and whether it gives one at
+    # all: a system without short answers is not scored on them, one that gives none scores 0.
+    short_answer: dict[str, Any] | None = None
+    short_capable: bool = False
     scores: dict[str, float | None] = field(default_factory=dict)
+    # Per-citation verdicts, computed once: bootstrap intervals resample items a thousand times.
+    _precise: list[bool] | None = field(default=None, repr=False, compare=False)
+
+    def precise(self) -> list[bool]:
+        """Whether each citation is precise (see `citation_precise`)."""
+        if self._precise is None:
+            self._precise = [citation_precise(c, self.item) for c in self.citations]
+        return self._precise
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,9 +81,12 @@ class ItemResult:
             "history": list(self.item.history),
             "standalone": self.standalone,
             "tags": list(self.item.tags),
+            "split": self.item.split,
             "answerable": self.item.answerable,
             "reference": self.item.answer,
+            **({"references": list(self.item.references)} if "answers" in self.item.extra else {}),
             "answer": self.answer,
+            "short_answer": self.short_answer,
             "abstained": self.abstained,
             "citations": self.citations,
             "sentences": self.sentences,
@@ -77,8 +106,49 @@ _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’–—")
 
 
 def _answer_tokens(text: str) -> list[str]:
-    text = re.sub(r"\[\d+\]", " ", text.lower()).translate(_PUNCT)
+    text = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text.lower()).translate(_PUNCT)
     return _ARTICLES.sub(" ", text).split()
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's answer normalisation (lower case, no punctuation, no a/an/the, single spaces),
+    which also drops citation markers and typographic quotes and dashes."""
+    return " ".join(_answer_tokens(text))
+
+
+def exact_match(prediction: str, references: Sequence[str]) -> float:
+    """1.0 when the prediction equals any reference after normalisation."""
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(r) for r in references))
+
+
+def best_f1(prediction: str, references: Sequence[str]) -> float:
+    """The best token F1 of the prediction against any reference."""
+    return max((token_f1(prediction, r) for r in references), default=0.0)
+
+
+def contains_answer(text: str, references: Sequence[str]) -> bool:
+    """Whether `text` holds any reference answer as whole words, after normalisation."""
+    padded = f" {normalize_answer(text)} "
+    return any((ref := normalize_answer(r)) and f" {ref} " in padded for r in references)
+
+
+def citation_precise(citation: dict[str, Any], item: GoldItem) -> bool:
+    """A citation is precise when the cited sentence or its passage holds gold evidence, or the
+    cited sentence holds the reference answer; on an unanswerable item nothing is."""
+    if not item.answerable:
+        return False
+    quote = citation.get("quote") or ""
+    if contains_evidence(quote, item.evidence):
+        return True
+    if contains_evidence(citation.get("text") or "", item.evidence):
+        return True
+    return contains_answer(quote, item.references)
+
+
+def judged_supported(sentence: dict[str, Any]) -> bool:
+    """The judge's verdict on one answer sentence (the answerer's own flag is ignored)."""
+    return float(sentence.get("judge_support") or 0.0) >= SUPPORT_THRESHOLD
 
 
 def token_f1(prediction: str, reference: str) -> float:
@@ -101,12 +171,10 @@ def score_item(result: ItemResult, relevant_total: int) -> dict[str, float | Non
     cites = result.citations
     sentences = result.sentences
     if cites:
-        good = [
-            contains_evidence(c["text"], item.evidence) or c.get("supported", False) for c in cites
-        ]
+        good = result.precise()
         s["citation_precision"] = sum(good) / len(good)
     if sentences and not result.abstained:
-        s["support_rate"] = sum(bool(x.get("supported")) for x in sentences) / len(sentences)
+        s["support_rate"] = sum(judged_supported(x) for x in sentences) / len(sentences)
     if item.answerable:
         rels = [contains_evidence(r["text"], item.evidence) for r in result.retrieved]
         s["hit_at_1"] = float(bool(rels[:1]) and rels[0])
@@ -124,6 +192,15 @@ def score_item(result: ItemResult, relevant_total: int) -> dict[str, float | Non
         )
         s["answer_f1"] = 0.0 if result.abstained else token_f1(result.answer, item.answer or "")
         s["over_refusal"] = float(result.abstained)
+        refs = item.references
+        if result.short_capable and refs:
+            short = None if result.abstained else (result.short_answer or {}).get("text")
+            s["short_em"] = exact_match(short, refs) if short else 0.0
+            s["short_f1"] = best_f1(short, refs) if short else 0.0
+        if "answers" in item.extra:
+            s["contains_answer"] = float(
+                not result.abstained and contains_answer(result.answer, refs)
+            )
     else:
         s["correct_refusal"] = float(result.abstained)
     return s
@@ -137,15 +214,16 @@ def _citation_precision(results: Sequence[ItemResult]) -> float | None:
     """Micro-averaged over citations, not items: every citation counts once."""
     good = total = 0
     for r in results:
-        for c in r.citations:
-            total += 1
-            good += bool(contains_evidence(c["text"], r.item.evidence) or c.get("supported", False))
+        flags = r.precise()
+        total += len(flags)
+        good += sum(flags)
     return good / total if total else None
 
 
 def _support_rate(results: Sequence[ItemResult]) -> float | None:
+    """Micro-averaged over the sentences of answers given (abstentions have none to judge)."""
     sentences = [s for r in results if not r.abstained for s in r.sentences]
-    return sum(bool(s.get("supported")) for s in sentences) / len(sentences) if sentences else None
+    return sum(judged_supported(s) for s in sentences) / len(sentences) if sentences else None
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -174,9 +252,9 @@ def summarize(results: Sequence[ItemResult]) -> dict[str, Any]:
     out["latency_p95_ms"] = round(_percentile(latencies, 0.95), 2)
     out["n_items"] = len(results)
     answered = [r for r in results if not r.abstained and r.answer]
-    out["answer_words"] = (
-        round(statistics.fmean(len(r.answer.split()) for r in answered), 1) if answered else 0.0
-    )
+    counts = [len(r.answer.split()) for r in answered]
+    out["answer_words"] = round(statistics.fmean(counts), 1) if counts else 0.0
+    out["answer_words_median"] = float(statistics.median(counts)) if counts else 0.0
     return out
 
 

@@ -20,6 +20,9 @@ LABELS = {
     "citation_precision": "citation precision",
     "support_rate": "support rate",
     "answer_f1": "answer F1",
+    "short_em": "short answer EM",
+    "short_f1": "short answer F1",
+    "contains_answer": "contains answer",
     "correct_refusal": "correct refusal",
     "over_refusal": "over-refusal",
 }
@@ -161,7 +164,11 @@ def plot_tags(path: Path, by_tag: dict[str, dict[str, Any]]) -> None:
             xs = [i + (j - 1) * width for i, v in enumerate(values) if v is not None]
             ys = [v for v in values if v is not None]
             ax.bar(xs, ys, width=width, color=color, label=LABELS[metric])
-        ax.set_xticks(range(len(tags)), [f"{t}\n(n={by_tag[t]['n_items']})" for t in tags])
+        names = [t if len(t) <= 18 else t[:17] + "…" for t in tags]
+        ax.set_xticks(
+            range(len(tags)),
+            [f"{n}\n(n={by_tag[t]['n_items']})" for n, t in zip(names, tags, strict=True)],
+        )
         _score_axis(ax)
 
 
@@ -213,6 +220,8 @@ def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:
         rule,
     ]
     for metric in METRICS:
+        if m.get(metric) is None and all(p["metrics"].get(metric) is None for _, p, _ in others):
+            continue
         row = f"| {LABELS[metric]}{' (lower is better)' if metric in LOWER_IS_BETTER else ''} | {_fmt(m.get(metric), ci.get(metric))} |"
         for _, peer, _ in others:
             row += f" {_fmt(peer['metrics'].get(metric), peer['ci'].get(metric))} |"
@@ -221,13 +230,14 @@ def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:
         lines.append(row)
     extra = [
         ("answer length (words)", "answer_words", "{:.1f}"),
+        ("answer length, median (words)", "answer_words_median", "{:.1f}"),
         ("latency p50 (ms)", "latency_p50_ms", "{:.1f}"),
         ("latency p95 (ms)", "latency_p95_ms", "{:.1f}"),
     ]
     for label, key, fmt in extra:
-        row = f"| {label} | {fmt.format(m[key])} |"
+        row = f"| {label} | {_num(fmt, m.get(key))} |"
         for _, peer, _ in others:
-            row += f" {fmt.format(peer['metrics'][key])} |"
+            row += f" {_num(fmt, peer['metrics'].get(key))} |"
         if prev:
             row += f" {fmt.format(prev[key]) if prev.get(key) is not None else '–'} |"
         lines.append(row)
@@ -236,17 +246,22 @@ def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:
         "Answer length sits beside the citation scores on purpose: the baseline cites whole 1,024-token chunks, "
         "which contain the evidence more often but do not answer in a sentence.",
         "",
+    ]
+    lines += split_tables(summary)
+    kind_metrics = [
+        k for k in KIND_METRICS if any(t.get(k) is not None for t in summary["by_tag"].values())
+    ]
+    lines += [
         "## By kind of question",
         "",
         "![by kind](tags.png)",
         "",
-        "| kind | n | hit@1 | citation recall | answer F1 | correct refusal | over-refusal |",
-        "|---|---|---|---|---|---|---|",
+        "| kind | n | " + " | ".join(LABELS[k] for k in kind_metrics) + " |",
+        "|---|---|" + "---|" * len(kind_metrics),
     ]
     for tag, t in summary["by_tag"].items():
-        lines.append(
-            f"| {tag} | {t['n_items']} | {_fmt(t['hit_at_1'])} | {_fmt(t['citation_recall'])} | {_fmt(t['answer_f1'])} | {_fmt(t['correct_refusal'])} | {_fmt(t['over_refusal'])} |"
-        )
+        cells = " | ".join(_fmt(t.get(k)) for k in kind_metrics)
+        lines.append(f"| {tag} | {t['n_items']} | {cells} |")
     gates = summary.get("gates", [])
     if gates:
         lines += ["", "## Gates", ""]
@@ -284,23 +299,87 @@ def markdown(summary: dict[str, Any], results: Sequence[ItemResult]) -> str:
     return "\n".join(lines)
 
 
+KIND_METRICS = (
+    "hit_at_1",
+    "citation_recall",
+    "answer_f1",
+    "short_f1",
+    "contains_answer",
+    "correct_refusal",
+    "over_refusal",
+)
+SPLIT_NOTE = (
+    "dev: the items the answerer's weights and thresholds were fitted on, so not held out; "
+    "test: held out, written apart and never used for fitting. Read quality from test."
+)
+
+
+def _num(fmt: str, value: float | None) -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def _split_columns(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(column name, summary) for each split of the assistant and, when run, the baseline."""
+    columns = [(split, s) for split, s in summary.get("splits", {}).items()]
+    base = summary.get("baseline") or {}
+    columns += [(f"baseline {split}", s) for split, s in base.get("splits", {}).items()]
+    return columns
+
+
+def split_tables(summary: dict[str, Any]) -> list[str]:
+    """Markdown lines: every metric for each split side by side (empty without splits)."""
+    columns = _split_columns(summary)
+    if not columns:
+        return []
+    lines = [
+        "## By split",
+        "",
+        SPLIT_NOTE,
+        "",
+        "| metric | " + " | ".join(f"{name} (n={s['n_items']})" for name, s in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for metric in METRICS:
+        values = [s.get(metric) for _, s in columns]
+        if all(v is None for v in values):
+            continue
+        lines.append(f"| {LABELS[metric]} | " + " | ".join(_fmt(v) for v in values) + " |")
+    for label, key in (("answer words, median", "answer_words_median"),):
+        lines.append(
+            f"| {label} | " + " | ".join(_num("{:.1f}", s.get(key)) for _, s in columns) + " |"
+        )
+    return [*lines, ""]
+
+
 def write_summary(folder: Path, summary: dict[str, Any]) -> None:
     atomic_write_json(folder / "summary.json", summary)
 
 
-def summary_table(summary: dict[str, Any]) -> str:
-    """The run's figures as a plain-text table, the assistant beside the systems it ran with."""
-    others = [(label.split()[0], peer["metrics"]) for label, peer, _ in peers(summary)]
-    lines = [
-        f"{'metric':<22}{summary['run']['mode']:>11}" + "".join(f"{name:>12}" for name, _ in others)
-    ]
+def _text_table(columns: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    lines = ["metric".ljust(24) + "".join(f"{name:>14}" for name, _ in columns)]
     rows = [(label, key, "{:.3f}") for key, label in LABELS.items()] + [
         ("latency p50 ms", "latency_p50_ms", "{:.1f}"),
         ("latency p95 ms", "latency_p95_ms", "{:.1f}"),
         ("answer words", "answer_words", "{:.1f}"),
+        ("answer words median", "answer_words_median", "{:.1f}"),
+        ("questions", "n_items", "{}"),
     ]
     for label, key, fmt in rows:
-        cells = [summary.get(key)] + [m.get(key) for _, m in others]
-        text = ["–" if v is None else fmt.format(v) for v in cells]
-        lines.append(f"{label:<22}{text[0]:>11}" + "".join(f"{t:>12}" for t in text[1:]))
+        cells = [m.get(key) for _, m in columns]
+        if all(v is None for v in cells):
+            continue
+        text = [_num(fmt, v) for v in cells]
+        lines.append(f"{label:<24}" + "".join(f"{t:>14}" for t in text))
+    return lines
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The run's figures as a plain-text table, the assistant beside the systems it ran with,
+    then each split side by side."""
+    others = [(label.split()[0], peer["metrics"]) for label, peer, _ in peers(summary)]
+    lines = _text_table([(summary["run"]["mode"], summary), *others])
+    splits = _split_columns(summary)
+    if splits:
+        lines += ["", "By split (read quality from test; dev was used for fitting):"]
+        lines += _text_table(splits)
     return "\n".join(lines)

@@ -14,12 +14,18 @@ from typing import Any
 from assistant.api import Assistant
 from assistant.errors import InputError
 from evals import report
-from evals.gold import DEFAULT_GOLD, GoldItem, load_gold
+from evals.gold import DEFAULT_GOLD, SPLITS, GoldItem, load_items
 from evals.metrics import LOWER_IS_BETTER, METRICS, ItemResult, bootstrap_ci, by_tag, summarize
 from evals.runner import run_assistant
 
 DEFAULT_RUNS = Path(__file__).resolve().parent / "runs"
-GATE_METRICS = (*METRICS, "latency_p50_ms", "latency_p95_ms", "answer_words")
+GATE_METRICS = (
+    *METRICS,
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "answer_words",
+    "answer_words_median",
+)
 ProgressFactory = Callable[[int, str], AbstractContextManager[Any]]
 
 
@@ -74,25 +80,30 @@ class EvalRun:
         return [g for g in self.summary.get("gates", []) if not g["passed"]]
 
 
-def load_items(files: Sequence[Path]) -> list[GoldItem]:
-    items: list[GoldItem] = []
-    seen: set[str] = set()
-    for path in files or [DEFAULT_GOLD]:
-        for item in load_gold(Path(path)):
-            if item.id in seen:
-                raise InputError(f"Question id {item.id!r} appears in more than one file.")
-            seen.add(item.id)
-            items.append(item)
-    return items
-
-
-def latest_run(root: Path, exclude: Path | None = None) -> Path | None:
+def latest_run(root: Path, exclude: Path | None = None, split: str | None = None) -> Path | None:
+    """The newest run folder under `root`; with `split`, the newest run of that split (runs
+    written before splits existed count as "all")."""
     if not root.is_dir():
         return None
     runs = sorted(
         p for p in root.iterdir() if p.is_dir() and (p / "summary.json").exists() and p != exclude
     )
+    if split is not None:
+        runs = [
+            p
+            for p in runs
+            if _read_json(p / "summary.json").get("run", {}).get("split", "all") == split
+        ]
     return runs[-1] if runs else None
+
+
+def split_summaries(results: Sequence[ItemResult]) -> dict[str, dict[str, Any]]:
+    """The summary of each split present in the results, dev first."""
+    return {
+        split: summarize(chosen)
+        for split in SPLITS
+        if (chosen := [r for r in results if r.item.split == split])
+    }
 
 
 def _with_ci(results: Sequence[ItemResult]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -111,9 +122,15 @@ def run_eval(
     baseline: bool = True,
     mode: str = "extractive",
     progress: ProgressFactory | None = None,
+    split: str = "all",
+    items: Sequence[GoldItem] | None = None,
+    source: str | None = None,
 ) -> EvalRun:
-    """Run every item through the public API (and the baseline), write the run folder."""
-    items = load_items(question_files)
+    """Run every item of the chosen split through the public API (and the baseline), write the
+    run folder. `items` (with `source` naming where they came from) replaces the question files,
+    as for an external benchmark."""
+    if items is None:
+        items = load_items(question_files, split)
     if mode not in ("extractive", "llm"):
         raise InputError(f"Unknown mode {mode!r}.", "Use --mode extractive or --mode llm.")
     extractive = assistant
@@ -132,16 +149,17 @@ def run_eval(
             f"{compare} is not an evaluation run folder (no items.jsonl).",
             "Pass a folder that `assistant eval` wrote.",
         )
-    previous = compare or (latest_run(out_root) if compare_latest else None)
+    previous = compare or (latest_run(out_root, split=split) if compare_latest else None)
     assistant.ensure_index()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-{mode}-{assistant.settings.run_hash()[:6]}"
+    kind = "squad-" if source is not None else ("" if split == "all" else f"{split}-")
+    name = f"{stamp}-{kind}{mode}-{assistant.settings.run_hash()[:6]}"
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = out_root / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        with _bar(progress, len(items), f"Answering gold questions ({mode})") as bar:
+        with _bar(progress, len(items), f"Answering questions ({mode})") as bar:
             results = run_assistant(subject, items, bar.update)
         metrics, ci = _with_ci(results)
         summary: dict[str, Any] = {
@@ -152,7 +170,10 @@ def run_eval(
                 "id": name,
                 "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
                 "mode": mode,
-                "questions": [str(Path(f)) for f in question_files]
+                "split": split,
+                "questions": [source]
+                if source is not None
+                else [str(Path(f)) for f in question_files]
                 or [str(DEFAULT_GOLD.relative_to(DEFAULT_GOLD.parents[2]))],
                 "settings_hash": assistant.settings.run_hash(),
                 "llm": {
@@ -165,8 +186,10 @@ def run_eval(
                 "cpu_count": os.cpu_count(),
             },
         }
+        if split == "all" and source is None:
+            summary["splits"] = split_summaries(results)
         if mode == "llm":
-            with _bar(progress, len(items), "Answering gold questions (extractive)") as bar:
+            with _bar(progress, len(items), "Answering questions (extractive)") as bar:
                 plain = run_assistant(extractive, items, bar.update)
             plain_metrics, plain_ci = _with_ci(plain)
             summary["extractive"] = {"metrics": plain_metrics, "ci": plain_ci}
@@ -184,6 +207,8 @@ def run_eval(
                 "ci": base_ci,
                 "recipe": "SentenceSplitter(1024, 200) + VectorStoreIndex on Chroma, top-5, top chunk cited whole",
             }
+            if "splits" in summary:
+                summary["baseline"]["splits"] = split_summaries(base_results)
             report.write_items(tmp / "baseline-items.jsonl", base_results)
         if previous is not None:
             before = report.read_items(previous / "items.jsonl")
@@ -197,6 +222,7 @@ def run_eval(
                         "latency_p50_ms",
                         "latency_p95_ms",
                         "answer_words",
+                        "answer_words_median",
                         "n_items",
                     )
                 },

@@ -10,6 +10,7 @@ from assistant.api import Assistant
 from assistant.chat import ChatSession
 from assistant.text import normalize_for_match
 from assistant.types import Answer
+from assistant.verify import strip_markers, support
 from evals.gold import GoldItem
 from evals.metrics import ItemResult, score_item
 
@@ -32,6 +33,40 @@ def _citations(answer: Answer, texts: dict[str, str]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def judge_support(assistant: Assistant, answer: Answer) -> list[float]:
+    """For each answer sentence, the best `verify.support` score of the passages it cites,
+    computed here rather than taken from the answerer; 0.0 for a sentence that cites nothing."""
+    snapshot = assistant.snapshot()
+    idf = assistant.retriever().lexical.idf
+    by_n = {c.n: c.passage_id for c in answer.citations}
+    ids = sorted({pid for pid in by_n.values() if pid in snapshot.by_id})
+    _, vectors = snapshot.vectors(ids) if ids else ({}, {})
+    scores = []
+    for sentence in answer.sentences:
+        claim = strip_markers(sentence.text)
+        best = 0.0
+        cited = [by_n[n] for n in sentence.citations if by_n.get(n) in snapshot.by_id]
+        if claim and cited:
+            vector = assistant.embed_query(claim)
+            for pid in cited:
+                s = support(claim, snapshot.by_id[pid], idf, vector, vectors.get(pid))
+                best = max(best, s.score)
+        scores.append(round(best, 4))
+    return scores
+
+
+def short_answer(answer: Answer) -> tuple[dict[str, Any] | None, bool]:
+    """The answer's short answer as a dict, and whether the answerer gives short answers at all."""
+    capable = hasattr(answer, "short_answer")
+    short = getattr(answer, "short_answer", None)
+    if short is None:
+        return None, capable
+    to_dict = getattr(short, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict()), capable
+    return {k: getattr(short, k, None) for k in ("text", "passage_id", "start", "end")}, capable
 
 
 def relevant_counts(passage_texts: Sequence[str], items: Sequence[GoldItem]) -> dict[str, int]:
@@ -69,6 +104,8 @@ def run_assistant(
             }
             for sp in assistant.retrieve(standalone, k=10)
         ]
+        judged = judge_support(assistant, answer)
+        short, capable = short_answer(answer)
         result = ItemResult(
             item=item,
             answer=answer.text,
@@ -80,12 +117,15 @@ def run_assistant(
                     "citations": s.citations,
                     "support": s.support,
                     "supported": s.supported,
+                    "judge_support": j,
                 }
-                for s in answer.sentences
+                for s, j in zip(answer.sentences, judged, strict=True)
             ],
             retrieved=retrieved,
             latency_ms=latency,
             standalone=standalone if standalone != item.question else None,
+            short_answer=short,
+            short_capable=capable,
         )
         result.scores = score_item(result, totals[item.id])
         results.append(result)
