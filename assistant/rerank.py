@@ -239,9 +239,7 @@ class SentenceScorer:
                 repeat = P_REPEAT if avoid and (p.id, span[0]) in avoid else 0.0
                 vec = vecs[i] if vecs is not None else None
                 out.append(
-                    Candidate(
-                        sp, i, span, texts[i], score - repeat, vec, repeat, sem, lex_s, lex_p
-                    )
+                    Candidate(sp, i, span, texts[i], score - repeat, vec, repeat, sem, lex_s, lex_p)
                 )
         out.sort(key=lambda c: -c.score)
         return out

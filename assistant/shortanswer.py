@@ -42,9 +42,7 @@ DATE = re.compile(
     rf"(?:1[5-9]\d\d|20\d\d)s?)\b"
 )
 _QUOTED = re.compile(r"[“\"]([^”\"]{2,60})[”\"]")
-_NAME = re.compile(
-    r"\b[A-Z][\w’'.-]*(?:\s+(?:(?:of|the|de|van|von|al|bin)\s+)?[A-Z][\w’'.-]*)*"
-)
+_NAME = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:(?:of|the|de|van|von|al|bin)\s+)?[A-Z][\w’'.-]*)*")
 
 _ASKS_MONEY = re.compile(
     r"\b(how much (?:money|did|does|do|was|is|were|are|has|had|will)?.*\b(?:cost|pay|paid|spend|"
