@@ -23,8 +23,9 @@ def test_results_are_unique(assistant: Assistant) -> None:
 
 def test_exact_words_rescue_what_embeddings_miss(assistant: Assistant) -> None:
     found = assistant.retrieve("HSK", k=3)
-    assert any("HSK" in f.passage.text for f in found)
-    assert any(f.bm25_rank == 1 and "HSK" in f.passage.text for f in found)
+    assert all("HSK" in f.passage.text for f in found)
+    # At least one of them the embeddings did not find at all: BM25 brought it in.
+    assert any(f.dense_rank is None and f.bm25_rank is not None for f in found)
 
 
 def test_exact_search_in_memory_agrees_with_chroma(assistant: Assistant) -> None:
