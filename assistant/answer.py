@@ -60,8 +60,9 @@ class ExtractiveAnswerer:
         """The candidates the model chooses among: the reranker's best `size`, and up to `size`
         lower-ranked ones that hold the kind of fact the question asks for."""
         top = fitting[:size]
-        if asked_type(own_words(question)) is not None:
-            extra = [c for c in fitting[size:] if has_asked_fact(own_words(question), c.text)]
+        asked = own_words(question)
+        if asked_type(asked) is not None:
+            extra = [c for c in fitting[size:] if has_asked_fact(asked, c.text)]
             top += extra[:size]
         return top
 

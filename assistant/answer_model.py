@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from assistant.errors import AssistantError
 from assistant.rerank import Candidate
-from assistant.shortanswer import asked_type, extract, has_asked_fact
+from assistant.shortanswer import asked_type, extract
 from assistant.text import STOPWORDS, stem, terms, words
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "answer_model.json"
@@ -69,7 +70,9 @@ def features(
         context = context_terms(cand)
         sentence = set(terms(cand.text))
         missing = [t for t in q_terms if t not in context]
-        fact = has_asked_fact(question, cand.text)
+        # One extraction serves both columns: the asked fact is there exactly when a short
+        # answer of the asked type is found (no type asked: neither).
+        fact = kind is not None and extract(question, cand.text) is not None
         rows.append(
             [
                 cand.score,
@@ -79,8 +82,8 @@ def features(
                 best - cand.score,
                 math.log1p(rank),
                 float(kind is not None),
-                1.0 if fact else 0.0,
-                float(extract(question, cand.text) is not None),
+                float(fact),
+                float(fact),
                 max((weights[t] for t in missing), default=0.0) / top_idf,
                 sum(weights[t] for t in missing) / total,
                 max((weights[t] for t in q_terms if t not in sentence), default=0.0) / top_idf,
@@ -138,11 +141,20 @@ class AnswerModel:
         )
 
 
+class ModelFileError(AssistantError, ValueError):
+    """The answer model's file cannot be used."""
+
+
 @lru_cache(maxsize=4)
 def load_model(path: Path = DEFAULT_MODEL) -> AnswerModel | None:
     """The shipped model, or None when the file is missing (the answerer then uses its score
-    threshold alone)."""
+    threshold alone). A damaged file is an error that says how to make a new one."""
     try:
         return AnswerModel.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(
+            f"The answer model {path} is unusable: {exc}.",
+            "Run `make train` to fit it again, or set ASSISTANT_ANSWER__USE_MODEL=false.",
+        ) from None

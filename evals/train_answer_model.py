@@ -35,8 +35,10 @@ from assistant.answer_model import DEFAULT_MODEL, FEATURES, AnswerModel, feature
 from assistant.api import Assistant, Search
 from assistant.chat import ChatSession
 from assistant.config import PROJECT_ROOT, Settings
+from assistant.errors import AssistantError
 from assistant.text import normalize_for_match
 from evals.gold import DEFAULT_GOLD, GoldItem, load_gold
+from evals.metrics import best_f1, exact_match
 from evals.squad import DEFAULT_SQUAD, load_squad
 
 CACHE = PROJECT_ROOT / "evals" / ".cache"
@@ -129,26 +131,6 @@ def decide(model: AnswerModel, example: Example, settings: Settings) -> dict[str
     }
 
 
-def _tokens(text: str) -> list[str]:
-    import re
-    import string
-
-    text = text.lower().translate(str.maketrans("", "", string.punctuation + "“”‘’–—"))
-    return re.sub(r"\b(a|an|the)\b", " ", text).split()
-
-
-def _f1(pred: str, ref: str) -> float:
-    from collections import Counter
-
-    p, r = _tokens(pred), _tokens(ref)
-    if not p or not r:
-        return float(p == r)
-    same = sum((Counter(p) & Counter(r)).values())
-    if not same:
-        return 0.0
-    return 2 * same / (len(p) + len(r))
-
-
 def score(examples: Sequence[Example], decisions: Sequence[dict[str, object]]) -> dict[str, float]:
     answerable = [(e, d) for e, d in zip(examples, decisions, strict=True) if e.item.answerable]
     impossible = [(e, d) for e, d in zip(examples, decisions, strict=True) if not e.item.answerable]
@@ -161,13 +143,10 @@ def score(examples: Sequence[Example], decisions: Sequence[dict[str, object]]) -
         for e, d in answerable
     ]
     em = [
-        float(
-            not d["abstained"] and any(_tokens(str(d["short"])) == _tokens(a) for a in answers(e))
-        )
-        for e, d in answerable
+        0.0 if d["abstained"] else exact_match(str(d["short"]), answers(e)) for e, d in answerable
     ]
     f1 = [
-        0.0 if d["abstained"] else max(_f1(str(d["short"] or d["text"]), a) for a in answers(e))
+        0.0 if d["abstained"] else best_f1(str(d["short"] or d["text"]), answers(e))
         for e, d in answerable
     ]
     out = {
@@ -287,4 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except AssistantError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
