@@ -13,12 +13,13 @@ from assistant.answer_model import AnswerModel, features
 from assistant.config import AnswerSettings
 from assistant.rerank import ARTICLE_WORDS, MONTHS, QUANTITY, TIME, YEAR, Candidate, quantities
 from assistant.shortanswer import MONEY, asked_type, extract, has_asked_fact
-from assistant.text import STOPWORDS, own_words, stem
+from assistant.text import STOPWORDS, stem
 from assistant.types import (
     Answer,
     AnswerSentence,
     Citation,
     Passage,
+    Query,
     ScoredPassage,
     ShortAnswer,
     StoredDocument,
@@ -29,7 +30,7 @@ NO_ANSWER = "The sources I have do not answer this question."
 
 def question_entities(question: str) -> list[str]:
     """Capitalised words and years in a question (not its first word): the names it is about."""
-    tokens = re.findall(r"[A-Za-z][\w'’-]*|\d{4}", own_words(question))
+    tokens = re.findall(r"[A-Za-z][\w'’-]*|\d{4}", question)
     out = []
     for i, tok in enumerate(tokens):
         if tok.isdigit() or (i > 0 and tok[0].isupper() and tok.lower() not in STOPWORDS):
@@ -56,44 +57,47 @@ class ExtractiveAnswerer:
         self.context_terms = context_terms
 
     @staticmethod
-    def pool(fitting: list[Candidate], size: int, question: str) -> list[Candidate]:
+    def pool(fitting: list[Candidate], size: int, asked: str) -> list[Candidate]:
         """The candidates the model chooses among: the reranker's best `size`, and up to `size`
-        lower-ranked ones that hold the kind of fact the question asks for."""
+        lower-ranked ones that hold the kind of fact the question (the user's `asked` words)
+        asks for."""
         top = fitting[:size]
-        asked = own_words(question)
         if asked_type(asked) is not None:
             extra = [c for c in fitting[size:] if has_asked_fact(asked, c.text)]
             top += extra[:size]
         return top
 
-    def choose(self, question: str, fitting: list[Candidate]) -> tuple[Candidate, float | None]:
+    def choose(self, query: Query, fitting: list[Candidate]) -> tuple[Candidate, float | None]:
         """The candidate to quote and the model's probability that it answers (None without
         a model: then the reranker's best)."""
         if self.model is None or self.idf is None or self.context_terms is None:
             return fitting[0], None
-        top = self.pool(fitting, self.settings.model_candidates, question)
-        probs = self.model.probabilities(features(question, top, self.idf, self.context_terms))
+        top = self.pool(fitting, self.settings.model_candidates, query.text)
+        # The model was fitted on the question as searched, borrowed terms included.
+        rows = features(query.standalone, top, self.idf, self.context_terms)
+        probs = self.model.probabilities(rows)
         # A just-quoted sentence (a follow-up's `avoid`) keeps its lower rank among equals.
         best = int(np.argmax(probs))
         return top[best], float(probs[best])
 
     def answer(
         self,
-        question: str,
+        query: Query,
         candidates: list[Candidate],
         passages: list[ScoredPassage],
         docs: dict[str, StoredDocument],
     ) -> Answer:
         settings = self.settings
+        question = query.text  # the user's own words: what is asked and about which names
         fitting = [c for c in candidates if fits_question(question, c.text)]
         # Ranking a just-quoted sentence lower must not turn a follow-up into an abstention.
         # With the answer model, its threshold decides; min_score guards the path without it.
         floor = settings.min_score if self.model is None else settings.model_min_score
         if not fitting or fitting[0].score + fitting[0].repeat_penalty < floor:
-            return abstention(question, passages)
-        best, confidence = self.choose(question, fitting)
+            return abstention(query.standalone, passages)
+        best, confidence = self.choose(query, fitting)
         if confidence is not None and self.model is not None and confidence < self.model.threshold:
-            answer = abstention(question, passages)
+            answer = abstention(query.standalone, passages)
             answer.confidence = confidence
             return answer
         chosen = [best]
@@ -113,8 +117,8 @@ class ExtractiveAnswerer:
             if extra is not None:
                 chosen = [*chosen[: settings.max_sentences + 1], extra]
         if missing_entities(question, [c.passage.passage for c in chosen], docs):
-            return abstention(question, passages)
-        answer = compose(question, chosen, passages, docs)
+            return abstention(query.standalone, passages)
+        answer = compose(query, chosen, passages, docs)
         answer.confidence = confidence
         return answer
 
@@ -143,7 +147,6 @@ def _needs(
 
 def fits_question(question: str, sentence: str) -> bool:
     """A question asking how many or when needs a figure or a date in its answer."""
-    question = own_words(question)
     if QUANTITY.search(question) and not quantities(sentence):
         return False
     if asked_type(question) == "money" and not MONEY.search(sentence):
@@ -217,7 +220,7 @@ def make_citation(
 
 
 def compose(
-    question: str,
+    query: Query,
     chosen: list[Candidate],
     passages: list[ScoredPassage],
     docs: dict[str, StoredDocument],
@@ -231,11 +234,11 @@ def compose(
         text = " ".join(cand.text.split())
         sentences.append(AnswerSentence(text=text, citations=[n], support=1.0, supported=True))
     text = " ".join(f"{s.text} [{s.citations[0]}]" for s in sentences)
-    short = short_answer(question, chosen[0], citations[0].n) if chosen else None
+    short = short_answer(query.text, chosen[0], citations[0].n) if chosen else None
     if short is not None:
         text = f"**{short.text}** — {text}"
     return Answer(
-        question=question,
+        question=query.standalone,
         text=text,
         abstained=False,
         sentences=sentences,
@@ -247,7 +250,7 @@ def compose(
 
 def short_answer(question: str, cand: Candidate, n: int) -> ShortAnswer | None:
     """The short answer inside a quoted sentence, with its document offsets."""
-    span = extract(own_words(question), cand.text)
+    span = extract(question, cand.text)
     if span is None:
         return None
     start = cand.span[0] + span.start

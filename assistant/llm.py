@@ -23,9 +23,18 @@ from assistant import prompts
 from assistant.answer import NO_ANSWER, abstention, make_citation
 from assistant.config import Settings
 from assistant.errors import AssistantError
+from assistant.followup import is_followup
 from assistant.llm_process import INSTALL_HINT, ChildProcessLLM, ModelProcessError, model_server
 from assistant.text import split_sentences
-from assistant.types import Answer, AnswerSentence, Citation, Passage, ScoredPassage, StoredDocument
+from assistant.types import (
+    Answer,
+    AnswerSentence,
+    Citation,
+    Passage,
+    Query,
+    ScoredPassage,
+    StoredDocument,
+)
 from assistant.verify import SUPPORT_THRESHOLD, markers, strip_markers, support
 
 # A sentence scoring below this against every passage it cites is dropped, not just marked.
@@ -339,13 +348,9 @@ class LLMRewriter:
         self.llm = llm
         self.fallback = fallback
 
-    def rewrite(self, question: str, history: list[Any]) -> str:
-        if not history:
-            return question
-        from assistant.chat import is_followup
-
-        if not is_followup(question):
-            return question
+    def rewrite(self, question: str, history: list[Any]) -> Query:
+        if not history or not is_followup(question):
+            return Query(question)
         earlier = "\n".join(f"- {t.standalone}" for t in history[-3:])
         try:
             reply = self.llm.chat(
@@ -359,4 +364,4 @@ class LLMRewriter:
             return self.fallback.rewrite(question, history)
         if not text or len(text) > 400 or NO_ANSWER in text:
             return self.fallback.rewrite(question, history)
-        return text
+        return Query(text)

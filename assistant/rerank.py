@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.text import STOPWORDS, numbers, own_words, stem, terms, words
-from assistant.types import Passage, ScoredPassage, StoredDocument
+from assistant.text import STOPWORDS, numbers, stem, terms, words
+from assistant.types import Passage, Query, ScoredPassage, StoredDocument
 
 QUANTITY = re.compile(
     r"\b(how (many|much|large|big|high|deep|tall|wide|old|heavy|often|expensive)|"
@@ -187,19 +187,19 @@ class SentenceScorer:
 
     def score(
         self,
-        question: str,
+        query: Query,
         query_vector: np.ndarray,
         passages: list[ScoredPassage],
         sentence_vectors: dict[str, np.ndarray],
         passage_vectors: dict[str, np.ndarray],
         docs: dict[str, StoredDocument],
-        avoid: set[tuple[str, int]] | None = None,
     ) -> list[Candidate]:
-        """Every sentence of the passages, best first; sentences in `avoid` (passage id, start)
-        lose some score."""
-        q_terms = self.question_terms(question)
+        """Every sentence of the passages, best first; sentences the query avoids (passage id,
+        start) lose some score."""
+        q_terms = self.question_terms(query.standalone)
         q_mass = sum(q_terms.values()) or 1.0
-        asked = own_words(question)  # what kind of fact is asked comes from the user's words
+        asked = query.text  # what kind of fact is asked comes from the user's words
+        avoid = query.avoid
         wants_number = bool(QUANTITY.search(asked))
         wants_time = bool(TIME.search(asked))
         wants_article = bool(ARTICLE_WORDS.search(asked))

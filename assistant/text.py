@@ -273,15 +273,6 @@ def _ends_sentence(text: str, start: int, end: int) -> bool:
     return True
 
 
-_BORROWED = re.compile(r"\s*\([^()]*\)\s*$")
-
-
-def own_words(question: str) -> str:
-    """A question without the terms a follow-up borrowed from earlier turns, which the chat
-    appends in a closing parenthesis: "When was it signed? (Treaty of Aigun)"."""
-    return _BORROWED.sub("", question)
-
-
 def normalize_for_match(text: str) -> str:
     """Fold case, quotes, dashes and whitespace so that quotes compare as people read them."""
     text = unicodedata.normalize("NFKC", text)

@@ -7,6 +7,28 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Query:
+    """A question on its way from the chat down to the answer.
+
+    `text` is what the user asked (a rewriter may replace it with a question that stands on its
+    own); `borrowed` holds the terms a follow-up took from earlier turns, which retrieval
+    searches for but which are not the user's words (what kind of fact is asked, and which
+    names, comes from `text` alone); `avoid` holds (passage id, start offset) of sentences the
+    previous turn already quoted, which rank lower."""
+
+    text: str
+    borrowed: tuple[str, ...] = ()
+    avoid: frozenset[tuple[str, int]] = frozenset()
+
+    @property
+    def standalone(self) -> str:
+        """The question as it is searched for: "When was it signed? (Treaty of Aigun)"."""
+        if not self.borrowed:
+            return self.text
+        return f"{self.text.rstrip()} ({', '.join(self.borrowed)})"
+
+
+@dataclass(frozen=True)
 class DocumentMeta:
     """What the manifest (or the file itself) says about one document."""
 

@@ -196,8 +196,8 @@ def warm(corpus: Path, index: Path, store: Path, reps: int, questions: list[str]
     own (the query vectors are never cached): run back to back, one question at a time, each
     system slows the other, as the two systems' worker threads share two cores
     and the caches. The order of the blocks turns with each repetition."""
-    from assistant.api import Assistant
     from assistant.config import RetrievalSettings, Settings
+    from assistant.service import Assistant
     from evals.baseline import TOP_K, Baseline
 
     settings = Settings(
@@ -289,8 +289,8 @@ def cold_child(corpus: Path, index: Path) -> dict[str, float]:
     lap("import the command line (assistant, numpy, settings)")
     importlib.import_module("chromadb")
     lap("import chromadb (loaded when the index opens)")
-    from assistant.api import Assistant
     from assistant.config import Settings
+    from assistant.service import Assistant
 
     assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index))
     assistant.snapshot()
@@ -325,8 +325,8 @@ def cold_breakdown(corpus: Path, index: Path, reps: int) -> dict[str, float]:
 
 def query_child(corpus: Path, index: Path, questions_file: Path) -> dict[str, Any]:
     """Runs in its own process: opens the index like a server would and answers questions."""
-    from assistant.api import Assistant
     from assistant.config import RetrievalSettings, Settings
+    from assistant.service import Assistant
 
     settings = Settings(
         corpus_dir=corpus, index_dir=index, retrieval=RetrievalSettings(query_cache=0)

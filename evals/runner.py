@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from assistant.api import Assistant
 from assistant.chat import ChatSession
+from assistant.service import Assistant
 from assistant.text import normalize_for_match
 from assistant.types import Answer
 from assistant.verify import strip_markers, support

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.api import Assistant
 from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.errors import InputError
+from assistant.service import Assistant
 from assistant.text import split_sentences
+from evals.evaluation import EvalRun, Gate, ProgressFactory, run_eval
 from evals.gold import DATA, GoldItem
-from evals.run import EvalRun, Gate, ProgressFactory, run_eval
 
 DEFAULT_SQUAD = DATA / "squad2" / "train-subset.json"
 _FORMAT_HINT = (

@@ -32,11 +32,12 @@ import numpy as np
 
 from assistant.answer import ExtractiveAnswerer, fits_question
 from assistant.answer_model import DEFAULT_MODEL, FEATURES, AnswerModel, features
-from assistant.api import Assistant, Search
 from assistant.chat import ChatSession
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.errors import AssistantError
+from assistant.service import Assistant, Search
 from assistant.text import normalize_for_match
+from assistant.types import Query
 from evals.gold import DEFAULT_GOLD, GoldItem, load_gold
 from evals.metrics import best_f1, exact_match
 from evals.squad import DEFAULT_SQUAD, load_squad
@@ -73,26 +74,28 @@ def _label(item: GoldItem, text: str) -> int:
     return int(any(q in sentence or (len(sentence) > 30 and sentence in q) for q in quotes))
 
 
-def pool(question: str, candidates: Sequence, settings: Settings) -> list:
+def pool(query: Query, candidates: Sequence, settings: Settings) -> list:
     """The candidates the answerer lets the model choose among (same rule as the answerer)."""
-    fitting = [c for c in candidates if fits_question(question, c.text)]
-    return ExtractiveAnswerer.pool(fitting, settings.answer.model_candidates, question)
+    fitting = [c for c in candidates if fits_question(query.text, c.text)]
+    return ExtractiveAnswerer.pool(fitting, settings.answer.model_candidates, query.text)
 
 
 def collect(assistant: Assistant, items: Sequence[GoldItem], group: str) -> list[Example]:
     out = []
     for n, item in enumerate(items):
-        question = item.question
+        query = Query(item.question)
         if item.history:
             session = ChatSession(assistant)
             for earlier in item.history:
                 session.ask(earlier)
-            question = session.standalone(item.question)
-        found = assistant.search(question)
-        cands = pool(found.question, found.candidates, assistant.settings)
+            query = session.standalone(item.question)
+        found = assistant.search(query)
+        cands = pool(found.query, found.candidates, assistant.settings)
         if not cands:
             continue
-        rows = features(found.question, cands, found.retriever.lexical.idf, found.context_terms)
+        rows = features(
+            found.query.standalone, cands, found.retriever.lexical.idf, found.context_terms
+        )
         labels = np.array([_label(item, c.text) for c in cands])
         grp = group if group != "squad" else f"squad:{item.extra['article']}"
         out.append(Example(grp, item, found, cands, rows, labels))
@@ -121,7 +124,7 @@ def decide(model: AnswerModel, example: Example, settings: Settings) -> dict[str
         settings.answer, model, found.retriever.lexical.idf, found.context_terms
     )
     docs = found.retriever.snapshot.docs
-    answer = answerer.answer(found.question, found.candidates, found.passages, docs)
+    answer = answerer.answer(found.query, found.candidates, found.passages, docs)
     short = answer.short_answer.text if answer.short_answer else ""
     return {
         "abstained": answer.abstained,

@@ -16,9 +16,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from assistant.api import Assistant
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.embedding import Embedder
+from assistant.service import Assistant
 
 pytest_plugins = ["tests.skips"]
 

@@ -3,8 +3,8 @@ import re
 import pytest
 
 from assistant.answer import NO_ANSWER, question_entities
-from assistant.api import Assistant
 from assistant.errors import InputError
+from assistant.service import Assistant
 
 TRADE = "How large was bilateral trade between Russia and China in 2023?"
 

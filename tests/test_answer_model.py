@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from assistant.answer_model import DEFAULT_MODEL, FEATURES, AnswerModel, load_model
-from assistant.api import Assistant
+from assistant.service import Assistant
 
 TRADE = "How large was bilateral trade between Russia and China in 2023?"
 

@@ -1,6 +1,7 @@
-from assistant.api import Assistant
-from assistant.chat import ChatSession, KeywordRewriter, Turn, is_followup, salient_terms
-from assistant.types import Answer
+from assistant.chat import ChatSession
+from assistant.followup import KeywordRewriter, Turn, is_followup, salient_terms
+from assistant.service import Assistant
+from assistant.types import Answer, Query
 
 
 def turn(question: str) -> Turn:
@@ -22,13 +23,22 @@ def test_salient_terms_keep_names_together() -> None:
 def test_keyword_rewriter_adds_the_previous_topic() -> None:
     rewriter = KeywordRewriter()
     history = [turn("What was the Treaty of Aigun?")]
-    assert (
-        rewriter.rewrite("When was it signed?", history) == "When was it signed? (Treaty of Aigun)"
+    followup = rewriter.rewrite("When was it signed?", history)
+    assert followup == Query("When was it signed?", ("Treaty of Aigun",))
+    assert followup.standalone == "When was it signed? (Treaty of Aigun)"
+    assert rewriter.rewrite("What is the Middle Corridor?", history) == Query(
+        "What is the Middle Corridor?"
     )
-    assert (
-        rewriter.rewrite("What is the Middle Corridor?", history) == "What is the Middle Corridor?"
-    )
-    assert rewriter.rewrite("When was it signed?", []) == "When was it signed?"
+    assert rewriter.rewrite("When was it signed?", []) == Query("When was it signed?")
+
+
+def test_a_question_ending_in_a_parenthesis_keeps_its_own_words(assistant: Assistant) -> None:
+    """What the user typed in brackets is part of the question, not borrowed context: the
+    names in it must be found in the answer's passages or the assistant abstains."""
+    answer = assistant.ask("When was the treaty signed (the Treaty of Nerchinsk)?")
+    assert not answer.abstained and "1689" in answer.text
+    answer = assistant.ask("When was the treaty signed (the Kestrelvale Treaty)")
+    assert answer.abstained
 
 
 def test_session_resolves_a_followup_and_keeps_citations(assistant: Assistant) -> None:
@@ -48,7 +58,7 @@ def test_sessions_do_not_share_history(assistant: Assistant) -> None:
     a, b = ChatSession(assistant), ChatSession(assistant)
     a.ask("What did Bloomberg report in 2023?")
     assert b.turns == [] and len(a.turns) == 1
-    assert b.standalone("Who reported that?") == "Who reported that?"
+    assert b.standalone("Who reported that?") == Query("Who reported that?")
 
 
 def test_export_and_reload_keep_the_citations(assistant: Assistant) -> None:

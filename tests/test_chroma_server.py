@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.api import Assistant
 from assistant.cli import cli
 from assistant.config import Settings
 from assistant.embedding import Embedder
+from assistant.service import Assistant
 from tests.helpers import cli_command, free_port, stop, wait_until_up
 
 CHROMA = Path(sys.executable).parent / "chroma"

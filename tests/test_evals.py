@@ -11,11 +11,12 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from assistant.api import Assistant
 from assistant.cli import cli
 from assistant.errors import InputError
+from assistant.service import Assistant
 from assistant.types import Answer, AnswerSentence, Citation
 from assistant.verify import SUPPORT_THRESHOLD
+from evals.evaluation import parse_gates
 from evals.gold import DEFAULT_GOLD, GoldItem, load_gold, load_items
 from evals.metrics import (
     ItemResult,
@@ -27,7 +28,6 @@ from evals.metrics import (
     summarize,
     token_f1,
 )
-from evals.run import parse_gates
 from evals.runner import judge_support, short_answer
 from tests.conftest import CORPUS
 

@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from assistant import faults
-from assistant.api import Assistant
 from assistant.chroma import DOCUMENTS, PASSAGES, SENTENCES
 from assistant.cli import cli
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.corpus import scan
 from assistant.embedding import Embedder
 from assistant.faults import KILL_STATUS, FaultInjected
+from assistant.service import Assistant
 from tests.conftest import DATA
 from tests.helpers import cli_command
 

@@ -19,11 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.answer import NO_ANSWER
-from assistant.api import Assistant
 from assistant.cli import cli
 from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.llm import GenerativeAnswerer, build_prompt
+from assistant.service import Assistant
 from assistant.types import Answer, ScoredPassage
 from tests.conftest import CORPUS, DATA
 from tests.helpers import free_port, stop, wait_until_up
@@ -438,7 +438,7 @@ def test_llm_rewrites_followups_or_falls_back(
     session = ChatSession(assistant)
     session.ask("What was the Treaty of Aigun?")
     standalone = session.standalone("When was it signed?")
-    assert standalone and standalone != "When was it signed?"
+    assert standalone.standalone and standalone.standalone != "When was it signed?"
 
 
 @pytest.mark.llm

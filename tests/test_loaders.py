@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.api import Assistant
 from assistant.chunking import chunk_document
 from assistant.config import ChunkSettings, Settings
 from assistant.embedding import Embedder
 from assistant.loaders import extract
+from assistant.service import Assistant
 from assistant.types import ExtractedText, Passage
 from tests.conftest import DATA
 from tests.helpers import build_pdf, column_runs, make_pdf

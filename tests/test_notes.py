@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from assistant.api import Assistant
 from assistant.cli import cli
+from assistant.cli.terminal import answer_text
 from assistant.notes import attach_notes, find_quote, load_notes, parse_notes
-from assistant.render import answer_text
+from assistant.service import Assistant
 from assistant.text import normalize_for_match
 from assistant.types import Answer, Citation
 from tests.conftest import CORPUS

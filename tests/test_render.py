@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.api import Assistant
 from assistant.cli import cli
+from assistant.cli.terminal import answer_text
 from assistant.config import Settings
 from assistant.corpus import MANIFEST_NAME
 from assistant.embedding import Embedder
-from assistant.render import answer_text
+from assistant.service import Assistant
 from assistant.types import Citation, CitationNote, DocumentMeta, StoredDocument
-from ui import render
+from ui import markup
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3))"
 
@@ -54,7 +54,7 @@ def test_current_to_travels_from_manifest_to_citation_and_sources(dated: Assista
     listing = runner.invoke(cli, [*base, "sources"]).stdout
     assert "current to 2025-11" in listing
     answer = dated.ask(question)
-    card = render.citation_card(
+    card = markup.citation_card(
         answer.citations[0], 0, answer.citations[0].quote, answer.citations[0].start
     )
     assert '<span class="current-to">current to 2025-11</span>' in card
@@ -65,7 +65,7 @@ def test_an_undated_citation_says_nothing_about_currency(dated: Assistant) -> No
     c = answer.citations[0]
     assert c.doc_id == "tea" and c.current_to is None
     assert "current to" not in answer_text(answer)
-    assert "current-to" not in render.citation_card(c, 0, c.quote, c.start)
+    assert "current-to" not in markup.citation_card(c, 0, c.quote, c.start)
 
 
 def citation(**changes: object) -> Citation:
@@ -100,7 +100,7 @@ def note(**changes: str) -> CitationNote:
 
 
 def test_the_card_says_a_source_disagrees_and_points_to_the_brief() -> None:
-    card = render.citation_card(citation(note=note()), 0, "x" * 40, 0)
+    card = markup.citation_card(citation(note=note()), 0, "x" * 40, 0)
     text = html.unescape(re.sub(r"<[^>]+>", "", card))
     assert "Note: a source contradicts this: BeiDou, not Baidu. The system is BeiDou." in text
     assert "See BeiDou: China's Satellite Navigation System (beidou-navigation-system)" in text
@@ -109,29 +109,29 @@ def test_the_card_says_a_source_disagrees_and_points_to_the_brief() -> None:
     doc = StoredDocument(
         DocumentMeta(id="beidou-navigation-system", title="BeiDou", file="b.md"), "Text.", "h"
     )
-    assert '<h3 id="doc-beidou-navigation-system">' in render.document_html(doc, [])
+    assert '<h3 id="doc-beidou-navigation-system">' in markup.document_html(doc, [])
 
 
 def test_a_note_without_verdict_reads_qualifies() -> None:
     c = citation(note=note(verdict=""))
-    assert "a source qualifies this" in render.citation_card(c, 0, "x" * 40, 0)
+    assert "a source qualifies this" in markup.citation_card(c, 0, "x" * 40, 0)
     assert answer_text_line(c) == (
         "Note: a source qualifies this: BeiDou, not Baidu (see beidou-navigation-system)"
     )
 
 
 def answer_text_line(c: Citation) -> str:
-    from assistant.render import note_line
+    from assistant.cli.terminal import note_line
 
     return note_line(c) or ""
 
 
-def assert_inert(html: str) -> None:
+def assert_inert(page: str) -> None:
     """No tag or attribute of the page's own making can come from the text."""
-    assert "<script" not in html.lower() and "<img" not in html.lower()
-    assert "onerror=" not in html
-    assert not re.search(r'href\s*=\s*"\s*(javascript|data|vbscript):', html, re.IGNORECASE)
-    assert "](javascript" not in html  # nor a Markdown link
+    assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert "onerror=" not in page
+    assert not re.search(r'href\s*=\s*"\s*(javascript|data|vbscript):', page, re.IGNORECASE)
+    assert "](javascript" not in page  # nor a Markdown link
 
 
 def test_note_and_metadata_text_is_escaped() -> None:
@@ -139,7 +139,7 @@ def test_note_and_metadata_text_is_escaped() -> None:
         heading=HOSTILE, public_record=HOSTILE, brief_title=HOSTILE, brief_id='x" onclick="y'
     )
     c = citation(title=HOSTILE, section=HOSTILE, current_to=HOSTILE, quote=HOSTILE, note=hostile)
-    card = render.citation_card(c, 0, HOSTILE * 2, 0)
+    card = markup.citation_card(c, 0, HOSTILE * 2, 0)
     assert_inert(card)
     assert 'onclick="y' not in card
     assert "&#60;script&#62;" in card  # shown as text
@@ -159,17 +159,17 @@ def test_note_and_metadata_text_is_escaped() -> None:
     ],
 )
 def test_unsafe_urls_never_become_links(url: str) -> None:
-    shown = render.link(url, "open source")
+    shown = markup.link(url, "open source")
     assert_inert(shown)
-    if render.safe_url(url) is None:
+    if markup.safe_url(url) is None:
         assert shown == "open source"
-    card = render.citation_card(citation(url=url), 0, "x" * 40, 0)
+    card = markup.citation_card(citation(url=url), 0, "x" * 40, 0)
     assert_inert(card)
     meta = DocumentMeta(id="d", title="D", file="d.md", url=url)
-    assert_inert(render.document_html(StoredDocument(meta, "Some text.", "h"), []))
+    assert_inert(markup.document_html(StoredDocument(meta, "Some text.", "h"), []))
 
 
 def test_safe_urls_are_links_that_open_apart() -> None:
-    shown = render.link("https://example.org/a?b=1&c=2", "open source")
+    shown = markup.link("https://example.org/a?b=1&c=2", "open source")
     assert shown.startswith('<a href="https://example.org/a?b=1&amp;c=2"')
     assert 'rel="noopener noreferrer nofollow"' in shown

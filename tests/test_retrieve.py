@@ -1,8 +1,8 @@
 import pytest
 
-from assistant.api import Assistant
 from assistant.config import Settings
 from assistant.embedding import Embedder
+from assistant.service import Assistant
 
 
 def test_hybrid_results_come_from_both_retrievers(assistant: Assistant) -> None:

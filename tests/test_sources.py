@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.api import Assistant
 from assistant.cli import cli
+from assistant.service import Assistant
 from tests.conftest import CORPUS
 
 MANIFEST = tomllib.loads((CORPUS / "sources.toml").read_text(encoding="utf-8"))

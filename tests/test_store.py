@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.api import Assistant
 from assistant.config import ChunkSettings, Settings
 from assistant.embedding import Embedder
 from assistant.errors import IndexBusyError, IndexStateError
+from assistant.service import Assistant
 from assistant.store import IndexStore
 
 

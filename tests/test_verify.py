@@ -1,4 +1,4 @@
-from assistant.api import Assistant
+from assistant.service import Assistant
 from assistant.types import AnswerSentence
 from assistant.verify import (
     SUPPORT_THRESHOLD,

@@ -19,10 +19,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from assistant.api import Assistant
 from assistant.chat import ChatSession
 from assistant.errors import AssistantError, InputError
-from ui import render
+from assistant.service import Assistant
+from ui import markup
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 MAX_MESSAGE = 2000
@@ -149,7 +149,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     )
 
     def panel(session: ChatSession) -> str:
-        return render.sources_panel(session.turns, _passage_texts(assistant, session))
+        return markup.sources_panel(session.turns, _passage_texts(assistant, session))
 
     def respond(
         message: object, client_history: object, state: WebSession | None
@@ -164,14 +164,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             yield list(history), panel(session), "", state
             return
         shown = text if len(text) <= 300 else text[:300] + "…"
-        history.append({"role": "user", "content": render.esc(shown)})
+        history.append({"role": "user", "content": markup.esc(shown)})
         history.append(
             {"role": "assistant", "content": '<span class="thinking">Searching the sources…</span>'}
         )
         yield list(history), panel(session), "", state
         with admission.slot() as admitted:
             if not admitted:
-                history[-1] = {"role": "assistant", "content": render.error_html(BUSY)}
+                history[-1] = {"role": "assistant", "content": markup.error_html(BUSY)}
                 yield list(history), panel(session), text, state
                 return
             for shown_history, shown_panel, box_text, _ in _answer(session, text, history):
@@ -192,16 +192,16 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 draft += event
                 history[-1] = {
                     "role": "assistant",
-                    "content": f'<div class="draft">{render.esc(draft)}</div><span class="thinking">checking against the sources…</span>',
+                    "content": f'<div class="draft">{markup.esc(draft)}</div><span class="thinking">checking against the sources…</span>',
                 }
                 yield history, panel(session), "", session
         except InputError as exc:
             message = f"{exc.message} {exc.hint or ''}".strip()
-            history[-1] = {"role": "assistant", "content": render.error_html(message)}
+            history[-1] = {"role": "assistant", "content": markup.error_html(message)}
             yield history, panel(session), "", session
             return
         except AssistantError as exc:
-            history[-1] = {"role": "assistant", "content": render.error_html(exc.message)}
+            history[-1] = {"role": "assistant", "content": markup.error_html(exc.message)}
             yield history, panel(session), "", session
             return
         assert answer is not None
@@ -210,10 +210,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             for shown_sentences in range(1, len(answer.sentences)):
                 history[-1] = {
                     "role": "assistant",
-                    "content": render.answer_html(answer, turn, shown_sentences),
+                    "content": markup.answer_html(answer, turn, shown_sentences),
                 }
                 yield history, panel(session), "", session
-        history[-1] = {"role": "assistant", "content": render.answer_html(answer, turn)}
+        history[-1] = {"role": "assistant", "content": markup.answer_html(answer, turn)}
         yield history, panel(session), "", session
 
     def new_conversation(state: WebSession | None) -> tuple[list[Message], str, WebSession]:
@@ -233,7 +233,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     def open_document(value: object) -> str:
         doc_id = _id(value, "The document id")
         if doc_id is None:
-            return render.error_html(
+            return markup.error_html(
                 f"That is not a document id (ids are at most {MAX_ID} characters)."
             )
         if not doc_id:
@@ -241,10 +241,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         try:
             doc = assistant.document(doc_id)
         except AssistantError as exc:
-            return render.error_html(exc.message)
+            return markup.error_html(exc.message)
         snap = assistant.snapshot()
         spans = [(pid, snap.by_id[pid].start, snap.by_id[pid].end) for pid in doc.passage_ids]
-        return render.document_html(doc, sorted(spans, key=lambda x: x[1]))
+        return markup.document_html(doc, sorted(spans, key=lambda x: x[1]))
 
     def find_support(value: object, k: object) -> str:
         claim = _text(value, "The claim")
@@ -257,25 +257,25 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         try:
             results = assistant.cite(claim, k=int(k))
         except AssistantError as exc:
-            return render.error_html(f"{exc.message} {exc.hint or ''}".strip())
+            return markup.error_html(f"{exc.message} {exc.hint or ''}".strip())
         titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
-        return render.support_html(claim.strip(), results, titles)
+        return markup.support_html(claim.strip(), results, titles)
 
     def show_passage(value: object) -> str:
         passage_id = _id(value, "The passage id")
         if passage_id is None:
-            return render.error_html(
+            return markup.error_html(
                 f"That is not a passage id (ids are at most {MAX_ID} characters)."
             )
         if not passage_id:
-            return render.error_html("Paste a passage id, for example one shown under an answer.")
+            return markup.error_html("Paste a passage id, for example one shown under an answer.")
         try:
-            return render.context_html(assistant.context(passage_id, 500))
+            return markup.context_html(assistant.context(passage_id, 500))
         except AssistantError as exc:
-            return render.error_html(f"{exc.message} {exc.hint or ''}".strip())
+            return markup.error_html(f"{exc.message} {exc.hint or ''}".strip())
 
     def latest_report() -> tuple[str, str | None, str | None, str]:
-        from evals.run import latest_run
+        from evals.evaluation import latest_run
 
         folder = latest_run(Path(assistant.settings.eval_dir))
         if folder is None:
@@ -306,7 +306,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     def _evaluate(
         with_baseline: bool, progress: gr.Progress
     ) -> tuple[str, str | None, str | None, str]:
-        from evals.run import run_eval
+        from evals.evaluation import run_eval
 
         class _Bar:
             def __init__(self, total: int, desc: str) -> None:
@@ -331,7 +331,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 progress=_Bar,
             )
         except AssistantError as exc:
-            return render.error_html(exc.message), None, None, ""
+            return markup.error_html(exc.message), None, None, ""
         return _report_view(run.folder)
 
     sources = assistant.sources()
@@ -341,7 +341,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         gr.HTML(
             '<div class="app-head"><h1>Ask the article and its sources</h1>'
             f"<p>Every sentence of an answer cites the passage it comes from. {len(sources)} documents: "
-            f"{render.esc(render.short_title(sources[0].document.meta.title, 90)) if sources else ''} "
+            f"{markup.esc(markup.short_title(sources[0].document.meta.title, 90)) if sources else ''} "
             "and its background sources.</p></div>"
         )
         # Pressed by a citation card's "see the brief" link (assets/notes.html).
@@ -379,11 +379,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     with gr.Column(scale=2, min_width=300):
                         gr.Markdown("### Sources of the answers")
                         sources_html = gr.HTML(
-                            render.sources_panel([], {}), elem_id="sources-panel"
+                            markup.sources_panel([], {}), elem_id="sources-panel"
                         )
             with gr.Tab("Sources", id="sources"):
                 gr.Dataframe(
-                    value=render.documents_rows(sources),
+                    value=markup.documents_rows(sources),
                     headers=["id", "title", "kind", "author / publisher", "date", "passages"],
                     interactive=False,
                     wrap=True,

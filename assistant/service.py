@@ -18,6 +18,7 @@ from assistant.answer_model import load_model
 from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.errors import IndexStateError, InputError
+from assistant.followup import KeywordRewriter
 from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
 from assistant.notes import attach_notes
 from assistant.rerank import Candidate, SentenceScorer, rerank
@@ -27,6 +28,7 @@ from assistant.types import (
     Answer,
     IndexReport,
     Passage,
+    Query,
     ScoredPassage,
     StoredDocument,
     SupportResult,
@@ -57,7 +59,7 @@ def clean_question(question: str, max_chars: int) -> str:
 class Search:
     """What retrieval found for a question: passages best first and their scored sentences."""
 
-    question: str
+    query: Query
     vector: np.ndarray
     passages: list[ScoredPassage]  # the best k, reranked
     candidates: list[Candidate]  # sentences of every reranked passage, best first
@@ -185,12 +187,17 @@ class Assistant:
                 self._vectors.popitem(last=False)
         return vector
 
-    def search(
-        self, question: str, k: int | None = None, avoid: set[tuple[str, int]] | None = None
-    ) -> Search:
+    def query(self, question: str | Query) -> Query:
+        """A question as the answering layers take it; InputError when empty or too long."""
+        if isinstance(question, Query):
+            return Query(self.clean(question.text), question.borrowed, question.avoid)
+        return Query(self.clean(question))
+
+    def search(self, question: str | Query, k: int | None = None) -> Search:
         """Retrieve, then rerank by the best sentence of each passage: the passages that best
         match a question, best first, with every sentence scored."""
-        text = self.clean(question)
+        query = self.query(question)
+        text = query.standalone
         snapshot, retriever = self._current()
         k = k or self.settings.retrieval.top_k
         depth = max(k, self.settings.retrieval.rerank_depth)
@@ -202,11 +209,11 @@ class Assistant:
         found = retriever.retrieve(text, vector, depth, lexical=lexical.result())
         p_vectors, vectors = snapshot.vectors([sp.passage.id for sp in found])
         scorer = SentenceScorer(retriever.lexical.idf, snapshot.cache.setdefault("terms", {}))
-        candidates = scorer.score(text, vector, found, vectors, p_vectors, snapshot.docs, avoid)
+        candidates = scorer.score(query, vector, found, vectors, p_vectors, snapshot.docs)
         passages = rerank(found, candidates)[:k]
         t2 = time.perf_counter()
         return Search(
-            text,
+            query,
             vector,
             passages,
             candidates,
@@ -224,36 +231,26 @@ class Assistant:
         """The passages that best match a question, best first."""
         return self.search(question, k).passages
 
-    def ask(
-        self,
-        question: str,
-        k: int | None = None,
-        avoid: set[tuple[str, int]] | None = None,
-        strict: bool = False,
-    ) -> Answer:
+    def ask(self, question: str | Query, k: int | None = None, strict: bool = False) -> Answer:
         """A short answer whose every sentence cites the passage it came from, or an abstention.
 
-        `avoid` holds (passage id, start offset) of sentences to rank lower, such as those
-        the previous turn of a conversation already quoted. `strict` drops, rather than marks,
-        generated sentences the sources do not support."""
+        A `Query` carries what a follow-up borrowed from earlier turns and the sentences to
+        rank lower (see ChatSession). `strict` drops, rather than marks, generated sentences
+        the sources do not support."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, k, avoid, strict):
+        for event in self.ask_stream(question, k, strict):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
     def ask_stream(
-        self,
-        question: str,
-        k: int | None = None,
-        avoid: set[tuple[str, int]] | None = None,
-        strict: bool = False,
+        self, question: str | Query, k: int | None = None, strict: bool = False
     ) -> Iterator[str | Answer]:
         """Like `ask`, but yields the model's text as it is generated (LLM mode), then the
         verified Answer, which always comes last."""
         started = time.perf_counter()
-        found = self.search(question, k, avoid)
+        found = self.search(question, k)
         snapshot = found.retriever.snapshot
         docs = snapshot.docs
         t0 = time.perf_counter()
@@ -264,7 +261,7 @@ class Assistant:
                 load_model() if self.settings.answer.use_model else None,
                 found.retriever.lexical.idf,
                 found.context_terms,
-            ).answer(found.question, found.candidates, found.passages, docs)
+            ).answer(found.query, found.candidates, found.passages, docs)
             answer.note = note
             return answer
 
@@ -293,7 +290,9 @@ class Assistant:
             evidence = [sp for sp in found.passages if sp.passage.id in chosen] + [
                 sp for sp in found.passages if sp.passage.id not in chosen
             ]
-            for event in generator.stream(found.question, evidence, docs, extractive, strict):
+            for event in generator.stream(
+                found.query.standalone, evidence, docs, extractive, strict
+            ):
                 if isinstance(event, Answer):
                     answer = event
                 else:
@@ -328,8 +327,6 @@ class Assistant:
 
     def rewriter(self) -> Any:
         """How follow-ups become standalone questions: the model when one is configured."""
-        from assistant.chat import KeywordRewriter
-
         llm = self.llm()
         if llm is None:
             return KeywordRewriter()

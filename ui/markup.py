@@ -7,8 +7,8 @@ import html
 import re
 from urllib.parse import urlparse
 
-from assistant.api import PassageContext, SourceSummary
-from assistant.chat import Turn
+from assistant.followup import Turn
+from assistant.service import PassageContext, SourceSummary
 from assistant.types import Answer, Citation, ShortAnswer, StoredDocument, SupportResult
 
 # Characters that Markdown or HTML would interpret, as numeric entities.

@@ -6,7 +6,7 @@ import textwrap
 
 import click
 
-from assistant.api import PassageContext, SourceSummary
+from assistant.service import PassageContext, SourceSummary
 from assistant.text import truncate
 from assistant.types import Answer, Citation, IndexReport, SupportResult
 

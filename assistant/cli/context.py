@@ -1,5 +1,6 @@
-"""What the `assistant` commands share: error display, progress bars, JSON output and the
-assistant itself, with its index built on first use."""
+"""What the `assistant` commands share: the command group, error display, progress bars, JSON
+output and the assistant itself, with its index built on first use. The apps' commands import
+these too."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import click
@@ -15,9 +17,37 @@ import click
 from assistant.config import load_settings
 from assistant.errors import AssistantError
 
+COMMANDS_GROUP = "assistant.commands"
 
-class ErrorsAsMessages(click.Group):
-    """Shows library errors as messages with a hint, never as tracebacks."""
+
+class CommandGroup(click.Group):
+    """The `assistant` group: shows library errors as messages with a hint, never as
+    tracebacks, and adds the commands that the apps above the library register under the
+    `assistant.commands` entry-point group (the web app's `serve`, the evaluation's `eval` and
+    `bench`, see pyproject.toml). The library never imports its apps; they are loaded only
+    when one of their commands is asked for or listed."""
+
+    def _registered(self) -> dict[str, EntryPoint]:
+        found: dict[str, EntryPoint] | None = getattr(self, "_apps", None)
+        if found is None:
+            found = {}
+            for point in entry_points(group=COMMANDS_GROUP):
+                if point.name not in self.commands:
+                    found[point.name] = point
+            self._apps = found
+        return found
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            point = self._registered().get(cmd_name)
+            if point is not None:
+                command = point.load()
+                self.add_command(command, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._registered()})
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -51,7 +81,7 @@ def progress_bar(total: int, desc: str) -> Any:
 
 
 def get_assistant(ctx: click.Context) -> Any:
-    from assistant.api import Assistant
+    from assistant.service import Assistant
 
     obj = ctx.ensure_object(dict)
     if "assistant" not in obj:
@@ -60,7 +90,7 @@ def get_assistant(ctx: click.Context) -> Any:
 
 
 def print_index_report(report: Any, err: bool = False) -> None:
-    from assistant.render import index_report_text, skipped_text
+    from assistant.cli.terminal import index_report_text, skipped_text
 
     for line in skipped_text(report):
         click.secho(line, err=True, fg="yellow")

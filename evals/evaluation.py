@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.api import Assistant
 from assistant.errors import InputError
+from assistant.service import Assistant
 from evals import report
 from evals.gold import DEFAULT_GOLD, SPLITS, GoldItem, load_items
 from evals.metrics import LOWER_IS_BETTER, METRICS, ItemResult, bootstrap_ci, by_tag, summarize

@@ -1,63 +1,14 @@
-"""The `assistant` commands that start something bigger than one answer: the web app, the
-evaluation and the benchmarks."""
+"""`assistant eval` and `assistant bench`: the evaluation's commands, registered with the
+`assistant` command through the `assistant.commands` entry-point group (pyproject.toml)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import click
 
-from assistant.cli_common import emit_json, get_assistant, progress_bar, quietly, ready
+from assistant.cli.context import emit_json, get_assistant, progress_bar, ready
 from assistant.errors import InputError
-
-
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Answers computed at once [env ASSISTANT_WEB_WORKERS, default 4]; others wait, "
-    "and beyond ASSISTANT_WEB_WAITING waiting questions the asker is told the app is busy.",
-)
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> None:
-    """Start the web app: chat with cited answers, browse the sources, look up citations.
-
-    \b
-    Set ASSISTANT_AUTH=user:password to require a login.
-    Examples:
-      assistant serve
-      assistant serve --port 8080
-      ASSISTANT_AUTH=alice:secret assistant serve --host 0.0.0.0
-    """
-    from ui.app import launch, parse_auth
-
-    auth = parse_auth(get_assistant(ctx).settings.auth)  # before any indexing
-    assistant = ready(ctx)
-    try:
-        app, url = launch(
-            assistant, host=host, port=port, auth=auth, concurrency=concurrency, block=False
-        )
-    except OSError as exc:
-        raise InputError(
-            f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
-            "Choose another port with --port, or stop the program using this one.",
-        ) from None
-    click.echo(
-        f"Serving on {url.rstrip('/')}  (Ctrl-C to stop)" + ("  login required" if auth else "")
-    )
-    # The first question should not wait for the encoder to load; a failure here shows
-    # again, with its message, when a question is asked.
-    threading.Thread(target=quietly, args=(assistant.warm_up,), daemon=True).start()
-    try:
-        app.block_thread()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        app.close()
 
 
 @click.command(name="eval")
@@ -163,7 +114,7 @@ def eval_command(
       assistant eval --questions my-questions.jsonl --compare evals/runs/20261128-101500-extractive-abc123
       assistant eval --squad evals/data/squad2/train-subset.json --squad-articles 0,4 --squad-limit 50
     """
-    from evals.run import parse_gates, run_eval
+    from evals.evaluation import parse_gates, run_eval
 
     gates = parse_gates(fail_under, fail_over)
     if squad is None and (squad_articles is not None or squad_limit is not None):

@@ -1,105 +1,18 @@
-"""The `assistant` command: parse, call the library, render."""
+"""The core commands: index, ask, chat, sources, show, cite and add."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from assistant import __version__
-from assistant.cli_apps import bench, eval_command, serve
-from assistant.cli_common import (
-    ErrorsAsMessages,
-    emit_json,
-    get_assistant,
-    print_index_report,
-    progress_bar,
-    ready,
-)
+from assistant.cli.context import emit_json, get_assistant, print_index_report, progress_bar, ready
 from assistant.errors import InputError
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-
-@click.group(cls=ErrorsAsMessages, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="assistant")
-@click.option(
-    "--corpus", type=click.Path(path_type=Path), help="Corpus folder [env ASSISTANT_CORPUS_DIR]."
-)
-@click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path),
-    help="Index folder [env ASSISTANT_INDEX_DIR].",
-)
-@click.option("--embed-model", help="Embedding model folder or name [env ASSISTANT_EMBED_MODEL].")
-@click.option("--chroma-url", help="Chroma server, http://host:port [env ASSISTANT_CHROMA_URL].")
-@click.option(
-    "--llm",
-    type=click.Choice(["none", "openai-compatible", "llama-cpp"]),
-    help="Answer with a language model [env ASSISTANT_LLM].",
-)
-@click.option(
-    "--llm-url",
-    help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 [env ASSISTANT_LLM_URL].",
-)
-@click.option("--llm-model", help="Model name on that server [env ASSISTANT_LLM_MODEL].")
-@click.option("--llm-path", help="GGUF file for --llm llama-cpp [env ASSISTANT_LLM_PATH].")
-@click.pass_context
-def cli(
-    ctx: click.Context,
-    corpus: Path | None,
-    index_dir: Path | None,
-    embed_model: str | None,
-    chroma_url: str | None,
-    llm: str | None,
-    llm_url: str | None,
-    llm_model: str | None,
-    llm_path: str | None,
-) -> None:
-    """Ask questions about an article and its sources; every sentence of an answer is cited.
-
-    \b
-    Examples:
-      assistant ask "How large was bilateral trade between Russia and China in 2023?"
-      assistant ask "What is the Power of Siberia 2 project?" --json
-      assistant show sino-russian-relations:8eb0cabf2f
-      assistant cite "China supplies microchips to Russia"
-      assistant chat
-      assistant add report.pdf --title "Annual report" --url https://example.org/report
-      assistant index --rebuild
-      assistant sources
-      ASSISTANT_LLM=openai-compatible ASSISTANT_LLM_URL=http://127.0.0.1:8080/v1 assistant ask "..."
-    """
-    overrides: dict[str, Any] = {}
-    if corpus is not None:
-        overrides["corpus_dir"] = corpus
-    if index_dir is not None:
-        overrides["index_dir"] = index_dir
-    if embed_model:
-        overrides["embed_model"] = embed_model
-    if chroma_url:
-        overrides["chroma_url"] = chroma_url
-    for key, value in (
-        ("llm", llm),
-        ("llm_url", llm_url),
-        ("llm_model", llm_model),
-        ("llm_path", llm_path),
-    ):
-        if value:
-            overrides[key] = value
-    ctx.ensure_object(dict)["overrides"] = overrides
-
-
-@cli.command()
+@click.command()
 @click.option(
     "--rebuild", is_flag=True, help="Build from scratch in a new folder, then switch to it."
 )
@@ -131,7 +44,7 @@ def index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
         print_index_report(report)
 
 
-@cli.command()
+@click.command()
 @click.argument("question")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the answer, citations and passages as JSON."
@@ -160,7 +73,7 @@ def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None, str
       assistant ask "What share of Russia's imports comes from China?" --json -k 8
       assistant --llm llama-cpp --llm-path model.gguf ask "What is the Middle Corridor?" --strict
     """
-    from assistant.render import answer_text
+    from assistant.cli.terminal import answer_text
     from assistant.types import Answer
 
     get_assistant(ctx).clean(question)  # reject bad input before any index work
@@ -182,7 +95,7 @@ def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None, str
     click.echo(answer_text(answer))
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print each answer as one JSON line.")
 @click.pass_context
 def chat(ctx: click.Context, as_json: bool) -> None:
@@ -196,7 +109,7 @@ def chat(ctx: click.Context, as_json: bool) -> None:
       /quit           leave (or press Ctrl-D)
     """
     from assistant.chat import ChatSession
-    from assistant.render import answer_text, sources_text
+    from assistant.cli.terminal import answer_text, sources_text
 
     assistant = ready(ctx)
     session = ChatSession(assistant)
@@ -244,12 +157,12 @@ def chat(ctx: click.Context, as_json: bool) -> None:
             click.echo("")
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the documents as JSON.")
 @click.pass_context
 def sources(ctx: click.Context, as_json: bool) -> None:
     """List the indexed documents (the article and its sources) with their metadata."""
-    from assistant.render import sources_text
+    from assistant.cli.terminal import sources_text
 
     items = ready(ctx).sources()
     if as_json:
@@ -258,7 +171,7 @@ def sources(ctx: click.Context, as_json: bool) -> None:
         click.echo(sources_text(items))
 
 
-@cli.command()
+@click.command()
 @click.argument("passage_id")
 @click.option(
     "--context",
@@ -277,7 +190,7 @@ def show(ctx: click.Context, passage_id: str, chars: int, as_json: bool) -> None
     Example:
       assistant show sino-russian-relations:8eb0cabf2f --context 800
     """
-    from assistant.render import context_text
+    from assistant.cli.terminal import context_text
 
     ctx_ = ready(ctx).context(passage_id, chars)
     if as_json:
@@ -293,7 +206,7 @@ def show(ctx: click.Context, passage_id: str, chars: int, as_json: bool) -> None
         click.echo(context_text(ctx_))
 
 
-@cli.command()
+@click.command()
 @click.argument("claim")
 @click.option(
     "-k",
@@ -312,7 +225,7 @@ def cite(ctx: click.Context, claim: str, top_k: int, as_json: bool) -> None:
     Example:
       assistant cite "Trade between Russia and China passed $240 billion in 2023"
     """
-    from assistant.render import support_text
+    from assistant.cli.terminal import support_text
 
     assistant = get_assistant(ctx)
     assistant.clean(claim)
@@ -338,7 +251,7 @@ def cite(ctx: click.Context, claim: str, top_k: int, as_json: bool) -> None:
         click.echo(support_text(results, titles))
 
 
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--title", help="Title of the document (one file only).")
 @click.option("--url", help="Where the document can be read.")
@@ -388,15 +301,3 @@ def add(
         click.echo(f"Warning: skipped {src}: {reason}", err=True)
     if result.added and not no_index:
         print_index_report(assistant.index(progress=progress_bar))
-
-
-for command in (serve, eval_command, bench):
-    cli.add_command(command)
-
-
-def main() -> None:
-    cli(prog_name="assistant")
-
-
-if __name__ == "__main__":
-    main()
