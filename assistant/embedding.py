@@ -1,7 +1,9 @@
 """The embedding model: all-MiniLM-L6-v2 (or another sentence-transformers model), offline.
 
 The tokenizer loads on its own (fast, no torch), so chunking and token counting never pay for
-the model. The model itself loads on first use.
+the model. Questions and passages are embedded by one encoder (encoder.py): the model exported
+once to ONNX and run with ONNX Runtime. Where a model cannot be exported, or when
+`query_runtime` is "sentence-transformers", sentence-transformers embeds everything.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from assistant.config import DEFAULT_EMBED_MODEL
-from assistant.encoders import BertWeights, NumpyEncoder, OnnxEncoder, QueryEncoder, supports
+from assistant.encoder import EncoderUnavailable, OnnxEncoder
+from assistant.encoder import load as load_onnx
 from assistant.errors import AssistantError
 
 ProgressFn = Callable[[int], None]
@@ -53,20 +56,29 @@ def resolve_model_path(name: str) -> Path:
         ) from None
 
 
+def default_cache_dir() -> Path:
+    """Where exported encoders go when no index folder is given: the user's cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "assistant" / "encoders"
+
+
 class Embedder:
     """Encodes texts into normalised vectors; thread-safe, loads each runtime once.
 
-    `embed` (indexing) runs sentence-transformers. `embed_query` runs the query runtime
-    (see encoders.py) when the model allows it: "onnx" (ONNX Runtime, falling back to numpy
-    where it is not installed), "numpy", or "sentence-transformers"."""
+    `runtime` "onnx" (the default) embeds questions and passages with the exported model
+    (kept in `cache_dir`); "sentence-transformers" embeds both with sentence-transformers."""
 
-    def __init__(self, model_name: str, query_runtime: str = "onnx") -> None:
+    def __init__(
+        self, model_name: str, query_runtime: str = "onnx", cache_dir: Path | None = None
+    ) -> None:
         self.model_name = model_name
         self.path = resolve_model_path(model_name)
         self.query_runtime = query_runtime
+        self.cache_dir = cache_dir or default_cache_dir()
         self._lock = threading.Lock()
         self._model: Any = None
-        self._query: QueryEncoder | None = None
+        self._onnx: OnnxEncoder | None = None
+        self._onnx_failed = query_runtime == "sentence-transformers"
 
     @cached_property
     def _tokenizer(self) -> Any:
@@ -117,73 +129,64 @@ class Embedder:
                 return int(hidden)
         return int(self._load().get_sentence_embedding_dimension())
 
+    def encoder(self) -> OnnxEncoder | None:
+        """The ONNX encoder (exported on first use), or None when sentence-transformers must
+        embed (asked for, or the model cannot be exported: said once, as a warning)."""
+        with self._lock:
+            if self._onnx is None and not self._onnx_failed:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                try:
+                    self._onnx = load_onnx(self.path, self.cache_dir)
+                except (EncoderUnavailable, ImportError, OSError) as exc:
+                    self._onnx_failed = True
+                    warnings.warn(
+                        f"{self.model_name} is embedded with sentence-transformers, not ONNX "
+                        f"Runtime ({exc}).",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            return self._onnx
+
     def embed(
         self, texts: Sequence[str], batch_size: int = 32, progress: ProgressFn | None = None
     ) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
-        model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        encoder = self.encoder()
         # Sorting by length keeps batches uniform, which is faster on a CPU.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
-            vecs = model.encode(
-                [texts[j] for j in idx],
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            out[idx] = vecs
+            batch = [texts[j] for j in idx]
+            if encoder is not None:
+                out[idx] = encoder.encode(batch, batch_size)
+            else:
+                out[idx] = self._load().encode(
+                    batch,
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             if progress:
                 progress(len(idx))
         return out
 
-    def query_encoder(self) -> QueryEncoder | None:
-        """The runtime that embeds questions, or None when sentence-transformers must."""
-        with self._lock:
-            if self._query is None and self.query_runtime != "sentence-transformers":
-                self._query = self.load_encoder(self.query_runtime)
-            return self._query
-
-    def load_encoder(self, runtime: str) -> QueryEncoder | None:
-        """A new "onnx" or "numpy" encoder for this model; None if the model needs
-        sentence-transformers. Without ONNX Runtime, "onnx" gives the numpy encoder."""
-        if not supports(self.path):
-            return None
-        weights = BertWeights(self.path)
-        if runtime == "onnx":
-            try:
-                return OnnxEncoder(weights, self._tokenizer, self.max_seq_length)
-            except ImportError:
-                pass  # the numpy encoder gives the same vectors, about twice as slowly
-            except Exception as exc:  # ONNX Runtime refused the graph: same fallback, said
-                warnings.warn(
-                    f"ONNX Runtime could not run {self.model_name} ({exc}); questions are "
-                    "embedded with the numpy runtime instead.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        return NumpyEncoder(weights, self._tokenizer, self.max_seq_length)
-
     @property
     def active_runtime(self) -> str:
-        """What embeds questions now (loading it if need be)."""
-        encoder = self.query_encoder()
-        return encoder.runtime if encoder is not None else "sentence-transformers"
+        """What embeds questions and passages now (loading it if need be)."""
+        return "onnx" if self.encoder() is not None else "sentence-transformers"
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors for several short texts (claims to check), with the query runtime."""
-        encoder = self.query_encoder()
-        if encoder is not None and texts:
-            return encoder.encode(list(texts))
+        """Unit vectors for several short texts (claims to check)."""
         return self.embed(texts)
 
     def embed_query(self, text: str) -> np.ndarray:
         """One unit vector for a question or claim."""
-        encoder = self.query_encoder()
+        encoder = self.encoder()
         if encoder is not None:
             return encoder.encode([text])[0]
         return self.embed([text])[0]

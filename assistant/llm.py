@@ -35,10 +35,9 @@ from assistant.types import (
     ScoredPassage,
     StoredDocument,
 )
-from assistant.verify import SUPPORT_THRESHOLD, markers, strip_markers, support
+from assistant.verify import CheckedClaim, check_claims, strip_markers
 
 # A sentence scoring below this against every passage it cites is dropped, not just marked.
-DROP_BELOW = 0.2
 
 
 def _openai_like(settings: Settings, url: str, model: str) -> Any:
@@ -253,30 +252,12 @@ class GenerativeAnswerer:
             )
         claim_vectors = self.embed([c or "." for c in claims])
         sentence_vectors = self.vectors([p.id for p in by_n.values()])
-        checked: list[tuple[str, list[int], float, dict[int, int | None]]] = []
-        unmarked = 0
-        for claim, sentence, vec in zip(claims, merged, claim_vectors, strict=True):
-            cited = [n for n in markers(sentence) if n in by_n]
-            best, where = 0.0, {}
-            for n in cited:
-                s = support(claim, by_n[n], self.idf, vec, sentence_vectors.get(by_n[n].id))
-                where[n] = s.sentence
-                best = max(best, s.score)
-            if not cited and claim:
-                # Small models often leave out the marker. The sentence then cites the passage
-                # that supports it, if one does; never a passage that merely is nearby.
-                scored = [
-                    (support(claim, p, self.idf, vec, sentence_vectors.get(p.id)), n)
-                    for n, p in by_n.items()
-                ]
-                top = max(scored, key=lambda x: x[0].score, default=None)
-                if top is not None and top[0].score >= SUPPORT_THRESHOLD:
-                    cited, best, where = [top[1]], top[0].score, {top[1]: top[0].sentence}
-                    unmarked += 1
-            checked.append((claim, cited, best, where))
+        limits = self.settings.verify
+        checked = check_claims(merged, by_n, self.idf, claim_vectors, sentence_vectors, limits)
+        unmarked = sum(1 for c in checked if c.inferred)
         total = len(checked)
-        kept = [c for c in checked if c[1] and c[2] >= DROP_BELOW and c[0]]
-        supported = [c for c in kept if c[2] >= SUPPORT_THRESHOLD]
+        kept = [c for c in checked if c.citations and c.support >= limits.drop_below and c.text]
+        supported = [c for c in kept if c.support >= limits.support_threshold]
         if len(supported) * 2 < total or not supported:
             return fallback(
                 f"The model's answer could not be verified against the sources ({len(supported)} of "
@@ -296,7 +277,7 @@ class GenerativeAnswerer:
     def _compose(
         self,
         question: str,
-        kept: list[tuple[str, list[int], float, dict[int, int | None]]],
+        kept: list[CheckedClaim],
         by_n: dict[int, Passage],
         retrieved: list[ScoredPassage],
         docs: dict[str, StoredDocument],
@@ -305,7 +286,9 @@ class GenerativeAnswerer:
         renumber: dict[int, int] = {}
         citations: list[Citation] = []
         sentences: list[AnswerSentence] = []
-        for claim, cited, score, where in kept:
+        for claim, cited, score, where in (
+            (c.text, c.citations, c.support, c.sentences) for c in kept
+        ):
             new = []
             for n in cited:
                 if n not in renumber:
@@ -320,7 +303,7 @@ class GenerativeAnswerer:
                     text=" ".join(claim.split()),
                     citations=new,
                     support=round(score, 4),
-                    supported=score >= SUPPORT_THRESHOLD,
+                    supported=score >= self.settings.verify.support_threshold,
                 )
             )
         body = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}" for s in sentences)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.config import RerankSettings
 from assistant.text import STOPWORDS, numbers, stem, terms, words
 from assistant.types import Passage, Query, ScoredPassage, StoredDocument
 
@@ -76,12 +77,6 @@ _GENERIC = frozenset(
 )
 
 IdfFn = Callable[[str], float]
-
-# Weights fitted by grid search on the gold questions (evals/data/gold.jsonl); a listwise
-# logistic model on the same features did no better under cross-validation.
-W_SENTENCE, W_PASSAGE, W_TERMS, W_CONTEXT = 0.45, 0.15, 0.10, 0.20
-W_RANK, W_ARTICLE = 0.005, 0.15
-P_NO_FIGURE, P_NO_DATE, P_WRONG_YEAR, P_SHORT, P_REPEAT = 0.06, 0.06, 0.10, 0.10, 0.15
 
 
 @dataclass
@@ -153,9 +148,15 @@ class SentenceScorer:
     """Scores sentences by embedding similarity, weighted shared terms (in the sentence and in
     its passage), and whether the sentence holds the kind of fact the question asks for."""
 
-    def __init__(self, idf: IdfFn, cache: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        idf: IdfFn,
+        cache: dict[str, Any] | None = None,
+        weights: RerankSettings | None = None,
+    ) -> None:
         self.idf = idf
         self.cache: dict[str, Any] = {} if cache is None else cache
+        self.weights = weights or RerankSettings()
 
     def analyse(self, passage: Passage, title: str) -> _Analysed:
         """Term sets and fact markers of a passage, computed once per index snapshot."""
@@ -196,6 +197,7 @@ class SentenceScorer:
     ) -> list[Candidate]:
         """Every sentence of the passages, best first; sentences the query avoids (passage id,
         start) lose some score."""
+        w = self.weights
         q_terms = self.question_terms(query.standalone)
         q_mass = sum(q_terms.values()) or 1.0
         asked = query.text  # what kind of fact is asked comes from the user's words
@@ -215,8 +217,8 @@ class SentenceScorer:
             vecs = sentence_vectors.get(p.id)
             sims = vecs @ query_vector if vecs is not None else None
             is_article = doc is not None and doc.meta.kind == "article"
-            bonus = W_ARTICLE if wants_article and is_article else 0.0
-            base = W_PASSAGE * sem_p + W_CONTEXT * lex_p - W_RANK * rank + bonus
+            bonus = w.article if wants_article and is_article else 0.0
+            base = w.passage * sem_p + w.context * lex_p - w.rank * rank + bonus
             texts = p.sentence_texts()
             for i, span in enumerate(p.sentences):
                 lex_s = overlap(q_terms, info.sentences[i]) / q_mass
@@ -227,16 +229,16 @@ class SentenceScorer:
                     carried = overlap(q_terms, carried_bag) / q_mass
                     lex_s += 0.5 * (carried - lex_s)
                 sem = float(sims[i]) if sims is not None else 0.0
-                score = base + W_SENTENCE * sem + W_TERMS * lex_s
+                score = base + w.sentence * sem + w.terms * lex_s
                 if wants_number and not info.has_quantity[i]:
-                    score -= P_NO_FIGURE
+                    score -= w.no_figure
                 if wants_time and not info.dated[i]:
-                    score -= P_NO_DATE
+                    score -= w.no_date
                 if q_years and not q_years & info.numbers[i]:
-                    score -= P_WRONG_YEAR
+                    score -= w.wrong_year
                 if len(texts[i]) < 25:
-                    score -= P_SHORT
-                repeat = P_REPEAT if avoid and (p.id, span[0]) in avoid else 0.0
+                    score -= w.short
+                repeat = w.repeat if avoid and (p.id, span[0]) in avoid else 0.0
                 vec = vecs[i] if vecs is not None else None
                 out.append(
                     Candidate(sp, i, span, texts[i], score - repeat, vec, repeat, sem, lex_s, lex_p)

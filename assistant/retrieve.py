@@ -12,16 +12,16 @@ from functools import cached_property, lru_cache, partial
 
 import numpy as np
 
-from assistant.chroma import SENTENCES
 from assistant.config import RetrievalSettings
-from assistant.store import IndexSnapshot
+from assistant.store import SENTENCES, IndexSnapshot
 from assistant.text import normalize_for_match, terms
 from assistant.types import Passage, ScoredPassage
 
 
-@lru_cache(maxsize=1)
-def worker_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
+@lru_cache(maxsize=4)
+def worker_pool(size: int) -> ThreadPoolExecutor:
+    """Threads shared by every question (`RetrievalSettings.workers` of them)."""
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="retrieve")
 
 
 class LexicalIndex:
@@ -67,7 +67,7 @@ class HybridRetriever:
         self.settings = settings
 
     def _dedupe_key(self, passage: Passage) -> str:
-        keys = self.snapshot.cache.setdefault("dedupe", {})
+        keys = self.snapshot.cache.dedupe
         key = keys.get(passage.id)
         if key is None:
             key = keys[passage.id] = normalize_for_match(passage.text)
@@ -100,7 +100,9 @@ class HybridRetriever:
         # Two queries to Chroma run side by side (its client releases the GIL); in memory,
         # a search takes less time than handing it to another thread.
         search = partial(snap.sentence_search, query_vector, n * 3)
-        pending = None if snap.in_memory(SENTENCES) else worker_pool().submit(search)
+        pending = (
+            None if snap.in_memory(SENTENCES) else worker_pool(self.settings.workers).submit(search)
+        )
         dense = [(pid, sim) for pid, sim in snap.dense_search(query_vector, n) if pid in snap.by_id]
         if lexical is None:
             lexical = self.lexical.search(terms(query), n)

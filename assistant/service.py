@@ -28,8 +28,10 @@ from assistant.types import (
     Answer,
     IndexReport,
     Passage,
+    PassageContext,
     Query,
     ScoredPassage,
+    SourceSummary,
     StoredDocument,
     SupportResult,
 )
@@ -72,31 +74,6 @@ class Search:
         p = candidate.passage.passage
         doc = self.retriever.snapshot.docs.get(p.doc_id)
         return self.scorer.analyse(p, doc.meta.title if doc else "").context.terms
-
-
-@dataclass
-class PassageContext:
-    """A passage inside its document: the text around it, for showing a citation in place."""
-
-    passage: Passage
-    document: StoredDocument
-    before: str
-    after: str
-
-
-@dataclass
-class SourceSummary:
-    """A document of the index, as `assistant sources` lists it."""
-
-    document: StoredDocument
-    passages: int
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            **self.document.meta.to_dict(),
-            "passages": self.passages,
-            "characters": len(self.document.text),
-        }
 
 
 class Assistant:
@@ -203,12 +180,14 @@ class Assistant:
         depth = max(k, self.settings.retrieval.rerank_depth)
         t0 = time.perf_counter()
         # BM25 needs no vector: it runs while the question is embedded (numpy frees the GIL).
-        lexical = worker_pool().submit(retriever.lexical_search, text, depth)
+        lexical = worker_pool(self.settings.retrieval.workers).submit(
+            retriever.lexical_search, text, depth
+        )
         vector = self.embed_query(text)
         t1 = time.perf_counter()
         found = retriever.retrieve(text, vector, depth, lexical=lexical.result())
         p_vectors, vectors = snapshot.vectors([sp.passage.id for sp in found])
-        scorer = SentenceScorer(retriever.lexical.idf, snapshot.cache.setdefault("terms", {}))
+        scorer = SentenceScorer(retriever.lexical.idf, snapshot.cache.terms, self.settings.rerank)
         candidates = scorer.score(query, vector, found, vectors, p_vectors, snapshot.docs)
         passages = rerank(found, candidates)[:k]
         t2 = time.perf_counter()
@@ -341,7 +320,14 @@ class Assistant:
         _, vectors = snapshot.vectors([sp.passage.id for sp in found])
         results = []
         for sp in found:
-            s = support(text, sp.passage, retriever.lexical.idf, vector, vectors.get(sp.passage.id))
+            s = support(
+                text,
+                sp.passage,
+                retriever.lexical.idf,
+                vector,
+                vectors.get(sp.passage.id),
+                self.settings.verify,
+            )
             span = sp.passage.sentences[s.sentence] if s.sentence is not None else None
             results.append(SupportResult(sp.passage, s.score, span, sp.score))
         results.sort(key=lambda r: (-r.score, -r.retrieval_score))

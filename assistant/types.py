@@ -338,3 +338,28 @@ class StoredDocument:
     @property
     def id(self) -> str:
         return self.meta.id
+
+
+@dataclass
+class PassageContext:
+    """A passage inside its document: the text around it, for showing a citation in place."""
+
+    passage: Passage
+    document: StoredDocument
+    before: str
+    after: str
+
+
+@dataclass
+class SourceSummary:
+    """A document of the index, as `assistant sources` lists it."""
+
+    document: StoredDocument
+    passages: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.document.meta.to_dict(),
+            "passages": self.passages,
+            "characters": len(self.document.text),
+        }

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.config import VerifySettings
 from assistant.text import normalize_for_match, numbers, terms
-from assistant.types import AnswerSentence, Passage
+from assistant.types import Passage
 
-SUPPORT_THRESHOLD = 0.5
-_SEM_LOW, _SEM_HIGH = 0.30, 0.75
+# The default threshold, for judges outside an answer (the evaluation); answers use the
+# threshold of their settings (`Settings.verify`).
+SUPPORT_THRESHOLD = VerifySettings().support_threshold
 # Text addressed to a language model rather than to a reader ("ignore all previous
 # instructions", "reply only with the word ..."): planted in a document, it would otherwise
 # "support" a model that obeyed it, since the obeying sentence repeats its words.
@@ -42,6 +44,11 @@ class Support:
     sentence: int | None
 
 
+def _similarity_range(settings: VerifySettings) -> tuple[float, float]:
+    low = settings.similarity_floor
+    return low, max(settings.similarity_ceiling, low + 1e-6)
+
+
 def _weighted_recall(claim_terms: set[str], passage_terms: set[str], idf: IdfFn) -> float:
     total = sum(idf(t) for t in claim_terms)
     if total <= 0:
@@ -55,6 +62,7 @@ def support(
     idf: IdfFn,
     claim_vector: np.ndarray | None = None,
     sentence_vectors: np.ndarray | None = None,
+    settings: VerifySettings | None = None,
 ) -> Support:
     """How well `passage` supports `claim`, from shared weighted terms, matching figures and the
     closest sentence's embedding similarity. Sentences that speak to a language model support
@@ -80,8 +88,9 @@ def support(
     sims = [0.0] * len(sentences)
     if claim_vector is not None and sentence_vectors is not None and len(sentence_vectors):
         raw = sentence_vectors @ claim_vector
+        low, high = _similarity_range(settings or VerifySettings())
         sims = [
-            float(np.clip((x - _SEM_LOW) / (_SEM_HIGH - _SEM_LOW), 0.0, 1.0)) if ok else 0.0
+            float(np.clip((x - low) / (high - low), 0.0, 1.0)) if ok else 0.0
             for x, ok in zip(raw, usable, strict=True)
         ]
         combined = [0.5 * lex + 0.5 * sem for lex, sem in zip(per_sentence, sims, strict=True)]
@@ -116,31 +125,53 @@ def markers(text: str) -> list[int]:
     return out
 
 
-def check_sentences(
-    sentences: Sequence[AnswerSentence],
-    cited: dict[int, Passage],
+@dataclass
+class CheckedClaim:
+    """A sentence of a generated answer after the support check."""
+
+    text: str  # the claim, without its citation markers
+    citations: list[int]  # its markers that point at passages it was given
+    support: float  # the best support among the cited passages (0 when it cites none)
+    sentences: dict[int, int | None]  # per citation: the passage sentence that matches best
+    inferred: bool = False  # it had no usable marker; it cites the passage that supports it
+
+
+def check_claims(
+    sentences: Sequence[str],
+    passages: dict[int, Passage],
     idf: IdfFn,
-    claim_vectors: Sequence[np.ndarray] | None = None,
+    claim_vectors: np.ndarray | Sequence[np.ndarray] | None = None,
     sentence_vectors: dict[str, np.ndarray] | None = None,
-    threshold: float = SUPPORT_THRESHOLD,
-) -> list[AnswerSentence]:
-    """Score each sentence against the passages it cites (`cited` maps citation numbers to
-    retrieved passages); markers that point at anything else are dropped."""
+    settings: VerifySettings | None = None,
+) -> list[CheckedClaim]:
+    """Score each sentence (with its "[n]" markers) against the passages it cites; `passages`
+    maps citation numbers to the passages the writer was given, and markers that point at
+    anything else are dropped. A sentence without a usable marker (small models often leave
+    it out) cites the given passage that supports it, if one does, never one merely nearby."""
+    settings = settings or VerifySettings()
     out = []
     for pos, sentence in enumerate(sentences):
-        valid = [n for n in sentence.citations if n in cited]
-        claim_vec = claim_vectors[pos] if claim_vectors is not None else None
-        best = 0.0
-        for n in valid:
-            passage = cited[n]
+        claim = strip_markers(sentence)
+        vec = claim_vectors[pos] if claim_vectors is not None else None
+
+        def check(passage: Passage, claim: str = claim, vec: np.ndarray | None = vec) -> Support:
             vecs = sentence_vectors.get(passage.id) if sentence_vectors else None
-            best = max(best, support(sentence.text, passage, idf, claim_vec, vecs).score)
-        out.append(
-            AnswerSentence(
-                text=sentence.text,
-                citations=valid,
-                support=round(best, 4),
-                supported=bool(valid) and best >= threshold,
-            )
+            return support(claim, passage, idf, vec, vecs, settings)
+
+        cited = [n for n in markers(sentence) if n in passages]
+        found = {n: check(passages[n]) for n in cited}
+        result = CheckedClaim(
+            claim,
+            cited,
+            max((s.score for s in found.values()), default=0.0),
+            {n: s.sentence for n, s in found.items()},
         )
+        if not cited and claim:
+            scored = [(check(p), n) for n, p in passages.items()]
+            top = max(scored, key=lambda x: x[0].score, default=None)
+            if top is not None and top[0].score >= settings.support_threshold:
+                result = CheckedClaim(
+                    claim, [top[1]], top[0].score, {top[1]: top[0].sentence}, inferred=True
+                )
+        out.append(result)
     return out

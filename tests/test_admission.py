@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ui.app import Admission
+from ui.admission import Admission
 
 # Refusals come at once; were one made to wait, it would wait the full 600 s. This guard
 # turns that hang into a failure; it is not a speed requirement.

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from assistant.config import PROJECT_ROOT
-from evals.bench import PLANTED, cold_breakdown, markdown, synthetic_corpus
+from evals.bench import markdown
+from evals.bench_runs import cold_breakdown
+from evals.scaling import PLANTED, synthetic_corpus
 
 
 def test_synthetic_corpus_is_deterministic_and_holds_the_planted_fact(tmp_path: Path) -> None:

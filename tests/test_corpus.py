@@ -316,7 +316,7 @@ def test_undecodable_text_is_skipped_with_a_reason(small_corpus: Path) -> None:
 def test_a_file_over_the_size_cap_is_skipped_and_reported(
     small_assistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assistant.loaders as loaders
+    import assistant.corpus.loaders as loaders
 
     monkeypatch.setattr(loaders, "MAX_FILE_BYTES", 2048)
     big = small_assistant.settings.corpus_dir / "big.md"

@@ -1,8 +1,13 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from assistant.embedding import Embedder, resolve_model_path
-from assistant.encoders import gelu, supports
 from assistant.errors import AssistantError
 
 TEXTS = [
@@ -25,38 +30,73 @@ def test_unknown_model_is_a_clear_error_not_a_download() -> None:
         resolve_model_path("someone/model-that-is-not-here")
 
 
-@pytest.mark.parametrize("runtime", ["onnx", "numpy"])
-def test_query_runtimes_give_the_sentence_transformers_vectors(
-    embedder: Embedder, runtime: str
+def reference(embedder: Embedder) -> Embedder:
+    return Embedder(embedder.model_name, "sentence-transformers")
+
+
+def test_the_onnx_encoder_gives_the_sentence_transformers_vectors(embedder: Embedder) -> None:
+    """Questions one at a time, and passages in length-sorted batches, both as
+    sentence-transformers embeds them (truncation, padding, pooling, normalisation)."""
+    expected = reference(embedder).embed(TEXTS)
+    assert expected.shape == (len(TEXTS), 384)
+    encoder = embedder.encoder()
+    assert encoder is not None and embedder.active_runtime == "onnx"
+    single = np.vstack([embedder.embed_query(t) for t in TEXTS])
+    batch = embedder.embed(TEXTS)
+    assert np.allclose(single, expected, atol=1e-5)
+    assert np.allclose(batch, expected, atol=1e-5)
+
+
+def test_the_export_is_kept_and_loaded_without_torch(embedder: Embedder, tmp_path: Path) -> None:
+    first = Embedder(embedder.model_name, cache_dir=tmp_path)
+    first.embed_query("warm")
+    files = list(tmp_path.glob("*.onnx"))
+    assert len(files) == 1 and files[0].stat().st_size > 1_000_000
+    code = (
+        "import sys; from pathlib import Path; from assistant.embedding import Embedder; "
+        f"e = Embedder({embedder.model_name!r}, cache_dir=Path({str(tmp_path)!r})); "
+        "v = e.embed_query('warm'); print(e.active_runtime, 'torch' in sys.modules, v.shape[0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["onnx", "False", "384"]
+
+
+@pytest.mark.parametrize("mode", ["cls", "max"])
+def test_any_pooling_the_model_declares_is_followed(
+    embedder: Embedder, tmp_path: Path, mode: str
 ) -> None:
-    reference = embedder.embed(TEXTS)
-    assert reference.shape == (len(TEXTS), 384)
-    encoder = embedder.load_encoder(runtime)
-    assert encoder is not None and encoder.runtime == runtime
-    single = np.vstack([encoder.encode([t])[0] for t in TEXTS])
-    batch = encoder.encode(TEXTS)  # padded to the longest text
-    assert np.allclose((single * reference).sum(1), 1.0, atol=1e-4)
-    assert np.allclose((batch * reference).sum(1), 1.0, atol=1e-4)
-    assert np.allclose(np.linalg.norm(single, axis=1), 1.0, atol=1e-5)
+    """Another sentence-transformers model: the same weights with other pooling and no
+    Normalize module give sentence-transformers' vectors through the ONNX path too."""
+    model = tmp_path / "model"
+    shutil.copytree(embedder.path, model)
+    pooling = model / "1_Pooling" / "config.json"
+    cfg = json.loads(pooling.read_text())
+    for key in list(cfg):
+        if key.startswith("pooling_mode_"):
+            cfg[key] = key == f"pooling_mode_{mode}_tokens" or key == f"pooling_mode_{mode}_token"
+    pooling.write_text(json.dumps(cfg))
+    modules = json.loads((model / "modules.json").read_text())
+    (model / "modules.json").write_text(json.dumps(modules[:2]))  # no Normalize module
+    onnx = Embedder(str(model), cache_dir=tmp_path / "cache")
+    st = Embedder(str(model), "sentence-transformers")
+    a, b = onnx.embed(TEXTS[:4]), st.embed(TEXTS[:4])
+    assert onnx.active_runtime == "onnx"
+    assert np.allclose(a, b, atol=1e-5)
+    assert not np.allclose(a, embedder.embed(TEXTS[:4]), atol=1e-3)  # the pooling counted
 
 
-def test_questions_are_embedded_with_onnx_runtime_by_default(embedder: Embedder) -> None:
-    fresh = Embedder(embedder.model_name)
-    assert fresh.active_runtime == "onnx"
-    assert np.allclose(fresh.embed_query(TEXTS[0]) @ embedder.embed([TEXTS[0]])[0], 1.0, atol=1e-4)
-    assert Embedder(embedder.model_name, "numpy").active_runtime == "numpy"
-
-
-def test_gelu_matches_the_exact_erf_form() -> None:
-    from scipy.special import erf
-
-    x = np.linspace(-12, 12, 100_001, dtype=np.float32)
-    exact = 0.5 * x.astype(np.float64) * (1 + erf(x.astype(np.float64) / np.sqrt(2)))
-    assert np.abs(gelu(x.copy()) - exact).max() < 2e-6
-
-
-def test_models_the_fast_runtimes_cannot_run_fall_back(tmp_path) -> None:
-    assert not supports(tmp_path)
+def test_a_model_the_export_cannot_run_falls_back_with_a_warning(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(embedder.path, model)
+    modules = json.loads((model / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2_Dense", "path": "2_Dense", "type": "Dense"})
+    (model / "modules.json").write_text(json.dumps(modules))
+    odd = Embedder(str(model), cache_dir=tmp_path / "cache")
+    with pytest.warns(RuntimeWarning, match="sentence-transformers"):
+        assert odd.encoder() is None
+    assert odd.active_runtime == "sentence-transformers"
 
 
 def test_token_counts_skip_special_tokens(embedder: Embedder) -> None:
@@ -64,15 +104,12 @@ def test_token_counts_skip_special_tokens(embedder: Embedder) -> None:
     assert embedder.max_seq_length == 256
 
 
-def test_onnx_runtime_failing_falls_back_to_numpy_with_a_warning(
-    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+def test_with_nowhere_to_keep_the_export_it_is_made_for_the_process_alone(
+    embedder: Embedder, tmp_path: Path
 ) -> None:
-    import assistant.embedding as embedding
-
-    def refuse(*args: object) -> None:
-        raise RuntimeError("graph refused")
-
-    monkeypatch.setattr(embedding, "OnnxEncoder", refuse)
-    with pytest.warns(RuntimeWarning, match="numpy runtime"):
-        encoder = embedder.load_encoder("onnx")
-    assert encoder is not None and encoder.runtime == "numpy"
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    fresh = Embedder(embedder.model_name, cache_dir=blocker / "encoders")
+    assert np.allclose(fresh.embed_query(TEXTS[0]), embedder.embed_query(TEXTS[0]), atol=1e-5)
+    assert fresh.active_runtime == "onnx"
+    assert [p.name for p in tmp_path.iterdir()] == ["not-a-folder"]

@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from assistant import faults
-from assistant.chroma import DOCUMENTS, PASSAGES, SENTENCES
 from assistant.cli import cli
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.corpus import scan
 from assistant.embedding import Embedder
 from assistant.faults import KILL_STATUS, FaultInjected
 from assistant.service import Assistant
+from assistant.store.chroma import DOCUMENTS, PASSAGES, SENTENCES
 from tests.conftest import DATA
 from tests.helpers import cli_command
 
@@ -163,7 +163,7 @@ def test_a_writer_killed_at_a_crash_point_recovers(
 
 def test_every_crash_point_in_the_code_is_tested() -> None:
     named = set()
-    for path in (PROJECT_ROOT / "assistant").glob("*.py"):
+    for path in (PROJECT_ROOT / "assistant").rglob("*.py"):
         if path.name == "faults.py":
             continue
         named |= set(re.findall(r'fault_point\("([^"]+)"\)', path.read_text(encoding="utf-8")))

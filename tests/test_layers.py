@@ -22,9 +22,24 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "assistant.fsutil",
         "assistant.prompts",
     ),
-    ("assistant.pdftext", "assistant.loaders", "assistant.corpus", "assistant.notes"),
-    ("assistant.encoders", "assistant.embedding", "assistant.chunking"),
-    ("assistant.chroma", "assistant.store"),
+    (
+        "assistant.corpus.pdftext",
+        "assistant.corpus.loaders",
+        "assistant.corpus.manifest",
+        "assistant.corpus.scanning",
+        "assistant.corpus.add",
+        "assistant.corpus",
+        "assistant.notes",
+    ),
+    ("assistant.encoder", "assistant.embedding", "assistant.chunking"),
+    (
+        "assistant.store.chroma",
+        "assistant.store.pointer",
+        "assistant.store.snapshot",
+        "assistant.store.sync",
+        "assistant.store.index",
+        "assistant.store",
+    ),
     ("assistant.retrieve", "assistant.rerank"),
     (
         "assistant.shortanswer",
@@ -49,11 +64,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "evals.baseline_cli",
         "evals.evaluation",
         "evals.squad",
+        "evals.bench_runs",
+        "evals.scaling",
         "evals.bench",
         "evals.train_answer_model",
         "evals.commands",
     ),
-    ("ui", "ui.markup", "ui.app", "ui.command"),
+    ("ui", "ui.markup", "ui.inputs", "ui.admission", "ui.handlers", "ui.app", "ui.command"),
 )
 LEVEL = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -9,8 +9,8 @@ import pytest
 
 from assistant.chunking import chunk_document
 from assistant.config import ChunkSettings, Settings
+from assistant.corpus.loaders import extract
 from assistant.embedding import Embedder
-from assistant.loaders import extract
 from assistant.service import Assistant
 from assistant.types import ExtractedText, Passage
 from tests.conftest import DATA

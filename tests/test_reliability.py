@@ -11,13 +11,13 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.chroma import PASSAGES
 from assistant.config import Settings
 from assistant.corpus import MANIFEST_NAME, read_manifest, scan, write_manifest
 from assistant.embedding import Embedder
 from assistant.errors import InputError
 from assistant.service import Assistant
 from assistant.store import IndexStore
+from assistant.store.chroma import PASSAGES
 from assistant.types import Answer
 from tests.conftest import DATA
 

@@ -55,9 +55,9 @@ def test_exact_search_in_memory_agrees_with_chroma(assistant: Assistant) -> None
             for pid, i, sim in hnsw_snap.sentence_search(vector, 20)[:5]
         ]
         assert hnsw.ask(question).text == assistant.ask(question).text
-    assert set(exact_snap.cache["tables"]) == {"passages", "sentences"}
-    assert "tables" not in hnsw_snap.cache
-    table = exact_snap.cache["tables"]["passages"]
+    assert set(exact_snap.cache.tables) == {"passages", "sentences"}
+    assert not hnsw_snap.cache.tables
+    table = exact_snap.cache.tables["passages"]
     assert table.matrix.shape == (len(exact_snap.passages), 384)
     assert table.nearest(vector, 0) == []
 
@@ -67,8 +67,8 @@ def test_warm_up_loads_what_the_first_question_needs(
 ) -> None:
     small_assistant.index()
     fresh = Assistant(small_settings, Embedder("all-MiniLM-L6-v2"))
-    assert fresh.embedder._query is None
+    assert fresh.embedder._onnx is None
     fresh.warm_up()
-    assert fresh.embedder._query is not None and fresh.embedder.active_runtime == "onnx"
-    assert set(fresh.snapshot().cache["tables"]) == {"passages", "sentences"}
+    assert fresh.embedder._onnx is not None and fresh.embedder.active_runtime == "onnx"
+    assert set(fresh.snapshot().cache.tables) == {"passages", "sentences"}
     assert "lexical" in vars(fresh.retriever())  # BM25 built

@@ -9,7 +9,7 @@ from assistant.config import ChunkSettings, Settings
 from assistant.embedding import Embedder
 from assistant.errors import IndexBusyError, IndexStateError
 from assistant.service import Assistant
-from assistant.store import IndexStore
+from assistant.store import IndexWriter
 
 
 def passage_ids(a: Assistant, doc_id: str) -> list[str]:
@@ -156,7 +156,7 @@ def test_failed_rebuild_keeps_the_old_index(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(IndexStore, "_embed_and_write", boom)
+    monkeypatch.setattr(IndexWriter, "_embed_and_write", boom)
     with pytest.raises(RuntimeError):
         small_assistant.index(rebuild=True)
     assert store.current_generation() == old

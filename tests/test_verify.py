@@ -1,8 +1,7 @@
 from assistant.service import Assistant
-from assistant.types import AnswerSentence
 from assistant.verify import (
     SUPPORT_THRESHOLD,
-    check_sentences,
+    check_claims,
     markers,
     strip_markers,
     support,
@@ -44,21 +43,39 @@ def test_markers_are_parsed_and_stripped() -> None:
     assert strip_markers("It grew [1] and grew [2, 3].") == "It grew and grew."
 
 
-def test_check_sentences_drops_markers_to_passages_not_retrieved(assistant: Assistant) -> None:
+def test_check_claims_drops_markers_to_passages_not_retrieved(assistant: Assistant) -> None:
     p = trade_passage(assistant)
     sentences = [
-        AnswerSentence("Bilateral trade surged past $240 billion in 2023.", [1, 7]),
-        AnswerSentence("Penguins live in Antarctica.", [1]),
-        AnswerSentence("Nothing cited here.", [9]),
+        "Bilateral trade surged past $240 billion in 2023. [1, 7]",
+        "Penguins live in Antarctica. [1]",
+        "Nothing cited here. [9]",
     ]
     vecs = assistant.snapshot().chroma.sentence_vectors([p])
-    claims = [assistant.embed_query(s.text) for s in sentences]
-    checked = check_sentences(sentences, {1: p}, assistant.idf, claims, vecs)
+    claims = [assistant.embed_query(strip_markers(s)) for s in sentences]
+    checked = check_claims(sentences, {1: p}, assistant.idf, claims, vecs)
     assert [s.citations for s in checked] == [[1], [1], []]
-    assert [s.supported for s in checked] == [True, False, False]
-    assert checked[0].support is not None and checked[0].support >= 0.5
+    assert [s.support >= SUPPORT_THRESHOLD for s in checked] == [True, False, False]
+    assert checked[0].text == "Bilateral trade surged past $240 billion in 2023."
+    assert not any(s.inferred for s in checked)
     # An unsupported sentence keeps its best score, which is the support() score of its claim
     # against the cited passage, and below the threshold; a sentence citing nothing scores 0.
     penguins = round(score(assistant, "Penguins live in Antarctica."), 4)
     assert checked[1].support == penguins and 0.0 <= penguins < SUPPORT_THRESHOLD
     assert checked[2].support == 0.0
+
+
+def test_a_claim_without_a_marker_cites_the_passage_that_supports_it(
+    assistant: Assistant,
+) -> None:
+    p = trade_passage(assistant)
+    other = next(x for x in assistant.snapshot().passages if "Aigun" in x.text)
+    vecs = assistant.snapshot().chroma.sentence_vectors([p, other])
+    sentences = [
+        "Bilateral trade surged past $240 billion in 2023.",
+        "Penguins live in Antarctica.",
+    ]
+    claims = [assistant.embed_query(s) for s in sentences]
+    checked = check_claims(sentences, {1: other, 2: p}, assistant.idf, claims, vecs)
+    assert checked[0].citations == [2] and checked[0].inferred
+    assert checked[0].support >= SUPPORT_THRESHOLD
+    assert checked[1].citations == [] and not checked[1].inferred

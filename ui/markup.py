@@ -8,8 +8,15 @@ import re
 from urllib.parse import urlparse
 
 from assistant.followup import Turn
-from assistant.service import PassageContext, SourceSummary
-from assistant.types import Answer, Citation, ShortAnswer, StoredDocument, SupportResult
+from assistant.types import (
+    Answer,
+    Citation,
+    PassageContext,
+    ShortAnswer,
+    SourceSummary,
+    StoredDocument,
+    SupportResult,
+)
 
 # Characters that Markdown or HTML would interpret, as numeric entities.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`[]()*_#|~!\\{}=:"}

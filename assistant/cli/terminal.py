@@ -6,9 +6,15 @@ import textwrap
 
 import click
 
-from assistant.service import PassageContext, SourceSummary
 from assistant.text import truncate
-from assistant.types import Answer, Citation, IndexReport, SupportResult
+from assistant.types import (
+    Answer,
+    Citation,
+    IndexReport,
+    PassageContext,
+    SourceSummary,
+    SupportResult,
+)
 
 WIDTH = 100
 

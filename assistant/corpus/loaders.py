@@ -218,7 +218,7 @@ def load_pdf(path: Path) -> ExtractedText:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
-    from assistant.pdftext import pdf_text
+    from assistant.corpus.pdftext import pdf_text
 
     try:
         reader = PdfReader(path)

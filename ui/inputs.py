@@ -1,0 +1,32 @@
+"""Checks on what a browser or an API client sends: the callbacks read raw input
+(`preprocess=False`), so a wrong type or a megabyte id gets a short message, not a
+component's error."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+MAX_MESSAGE = 2000
+MAX_ID = 200  # passage and document ids are far shorter; longer input is refused unread
+
+
+def kind_of(value: object) -> str:
+    """What a JSON value is, in words, for a message about it."""
+    return {list: "a list", dict: "an object", bool: "true or false", str: "text"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def as_text(value: object, what: str) -> str:
+    """A text input as text; anything else sent to the API is refused with a message."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise gr.Error(f"{what} must be text, not {kind_of(value)}.", title="Bad request")
+    return value
+
+
+def as_id(value: object, what: str) -> str | None:
+    """An id as text, or None when it is too long to be one (it is then not read at all)."""
+    text = as_text(value, what).strip()
+    return text if len(text) <= MAX_ID else None
