@@ -18,6 +18,7 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from assistant.text import normalize_for_match
@@ -85,14 +86,19 @@ def parse_notes(text: str) -> list[Note]:
     return notes
 
 
+@lru_cache(maxsize=8192)
+def _fold_char(ch: str) -> str:
+    return normalize_for_match(unicodedata.normalize("NFKC", ch)) or (" " if ch.isspace() else "")
+
+
+@lru_cache(maxsize=16)
 def _folded(text: str) -> tuple[str, list[int]]:
     """`normalize_for_match(text)` with, for each of its characters, the offset in `text` of
-    the character it came from."""
+    the character it came from (kept for the last few texts: every quote of a note is looked
+    for in the same article)."""
     chars: list[tuple[str, int]] = []
     for i, ch in enumerate(text):
-        for c in normalize_for_match(unicodedata.normalize("NFKC", ch)) or (
-            " " if ch.isspace() else ""
-        ):
+        for c in _fold_char(ch):
             chars.append((c, i))
     out: list[tuple[str, int]] = []
     for c, i in chars:  # whitespace runs -> one space; none around a hyphen

@@ -8,7 +8,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,8 +20,8 @@ from assistant.errors import IndexStateError, InputError
 from assistant.followup import KeywordRewriter
 from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
 from assistant.notes import attach_notes
-from assistant.rerank import Candidate, SentenceScorer, rerank
-from assistant.retrieve import HybridRetriever, worker_pool
+from assistant.retrieve import HybridRetriever
+from assistant.search import Search, run_search
 from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, no_progress
 from assistant.types import (
     Answer,
@@ -55,25 +54,6 @@ def clean_question(question: str, max_chars: int) -> str:
             "Shorten it to the point you want answered.",
         )
     return text
-
-
-@dataclass
-class Search:
-    """What retrieval found for a question: passages best first and their scored sentences."""
-
-    query: Query
-    vector: np.ndarray
-    passages: list[ScoredPassage]  # the best k, reranked
-    candidates: list[Candidate]  # sentences of every reranked passage, best first
-    timings_ms: dict[str, float]
-    retriever: HybridRetriever  # what was searched: the answer reads the same index view
-    scorer: SentenceScorer
-
-    def context_terms(self, candidate: Candidate) -> set[str]:
-        """The stemmed terms of a candidate's passage, its title and section."""
-        p = candidate.passage.passage
-        doc = self.retriever.snapshot.docs.get(p.doc_id)
-        return self.scorer.analyse(p, doc.meta.title if doc else "").context.terms
 
 
 class Assistant:
@@ -174,32 +154,8 @@ class Assistant:
         """Retrieve, then rerank by the best sentence of each passage: the passages that best
         match a question, best first, with every sentence scored."""
         query = self.query(question)
-        text = query.standalone
-        snapshot, retriever = self._current()
-        k = k or self.settings.retrieval.top_k
-        depth = max(k, self.settings.retrieval.rerank_depth)
-        t0 = time.perf_counter()
-        # BM25 needs no vector: it runs while the question is embedded (numpy frees the GIL).
-        lexical = worker_pool(self.settings.retrieval.workers).submit(
-            retriever.lexical_search, text, depth
-        )
-        vector = self.embed_query(text)
-        t1 = time.perf_counter()
-        found = retriever.retrieve(text, vector, depth, lexical=lexical.result())
-        p_vectors, vectors = snapshot.vectors([sp.passage.id for sp in found])
-        scorer = SentenceScorer(retriever.lexical.idf, snapshot.cache.terms, self.settings.rerank)
-        candidates = scorer.score(query, vector, found, vectors, p_vectors, snapshot.docs)
-        passages = rerank(found, candidates)[:k]
-        t2 = time.perf_counter()
-        return Search(
-            query,
-            vector,
-            passages,
-            candidates,
-            {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000},
-            retriever,
-            scorer,
-        )
+        _, retriever = self._current()
+        return run_search(query, retriever, self.embed_query, self.settings, k)
 
     def warm_up(self) -> None:
         """Load what a first question needs (the index view, BM25, the question encoder, the
@@ -334,6 +290,40 @@ class Assistant:
         return results[:k]
 
     # -- lookups ----------------------------------------------------------------------------
+
+    def supports(self, claim: str, passage_ids: list[str]) -> list[float]:
+        """How well each of these passages supports a claim (the support check, 0 for a
+        passage not in the index): a judge of answers made elsewhere."""
+        snapshot, retriever = self._current()
+        known = [pid for pid in passage_ids if pid in snapshot.by_id]
+        if not claim.strip() or not known:
+            return [0.0 for _ in passage_ids]
+        _, vectors = snapshot.vectors(known)
+        vector = self.embed_query(claim)
+        scores = {
+            pid: support(
+                claim,
+                snapshot.by_id[pid],
+                retriever.lexical.idf,
+                vector,
+                vectors.get(pid),
+                self.settings.verify,
+            ).score
+            for pid in known
+        }
+        return [scores.get(pid, 0.0) for pid in passage_ids]
+
+    def passages(self, ids: list[str] | None = None) -> list[Passage]:
+        """Every indexed passage in document order, or those of `ids` that exist."""
+        snapshot = self.snapshot()
+        if ids is None:
+            return list(snapshot.passages)
+        return [snapshot.by_id[i] for i in ids if i in snapshot.by_id]
+
+    @property
+    def generation(self) -> str | None:
+        """The index generation answers come from (stamped on evaluation runs)."""
+        return self.store.current_generation()
 
     def passage(self, passage_id: str) -> Passage:
         snapshot = self.snapshot()

@@ -13,9 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings
-from assistant.corpus import scan
-from assistant.embedding import resolve_model_path
+from assistant import Settings, resolve_model_path, scan
 from evals.gold import GoldItem
 from evals.metrics import ItemResult, score_item
 from evals.runner import relevant_counts

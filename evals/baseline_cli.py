@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("question")
     args = parser.parse_args(argv)
 
-    from assistant.config import Settings
+    from assistant import Settings
     from evals.baseline import TOP_K, Baseline
 
     settings = Settings(**({"corpus_dir": args.corpus} if args.corpus else {}))

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error("--sizes takes numbers separated by commas, e.g. 1000,10000")
 
-    from assistant.config import PROJECT_ROOT
+    from assistant import PROJECT_ROOT
     from evals.gold import DEFAULT_GOLD, load_gold
 
     questions = [i.question for i in load_gold(DEFAULT_GOLD) if not i.history]

@@ -183,8 +183,7 @@ def warm(corpus: Path, index: Path, store: Path, reps: int, questions: list[str]
     own (the query vectors are never cached): run back to back, one question at a time, each
     system slows the other, as the two systems' worker threads share two cores
     and the caches. The order of the blocks turns with each repetition."""
-    from assistant.config import RetrievalSettings, Settings
-    from assistant.service import Assistant
+    from assistant import Assistant, RetrievalSettings, Settings
     from evals.baseline import TOP_K, Baseline
 
     settings = Settings(
@@ -239,8 +238,7 @@ def cold_child(corpus: Path, index: Path) -> dict[str, float]:
     lap("import the command line (assistant, numpy, settings)")
     importlib.import_module("chromadb")
     lap("import chromadb (loaded when the index opens)")
-    from assistant.config import Settings
-    from assistant.service import Assistant
+    from assistant import Assistant, Settings
 
     assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index))
     assistant.snapshot()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from assistant import InputError
 from assistant.cli.context import emit_json, get_assistant, progress_bar, ready
-from assistant.errors import InputError
 
 
 @click.command(name="eval")

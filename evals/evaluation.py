@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import InputError
-from assistant.service import Assistant
+from assistant import Assistant, InputError
 from evals import report
 from evals.gold import DEFAULT_GOLD, SPLITS, GoldItem, load_items
 from evals.metrics import LOWER_IS_BETTER, METRICS, ItemResult, bootstrap_ci, by_tag, summarize
@@ -182,7 +181,7 @@ def run_eval(
                 }
                 if mode == "llm"
                 else None,
-                "index_generation": assistant.store.current_generation(),
+                "index_generation": assistant.generation,
                 "cpu_count": os.cpu_count(),
             },
         }

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import InputError
+from assistant import InputError
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_GOLD = DATA / "gold.jsonl"

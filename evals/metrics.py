@@ -20,8 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.text import normalize_for_match
-from assistant.verify import SUPPORT_THRESHOLD
+from assistant import SUPPORT_THRESHOLD, normalize_for_match
 from evals.gold import GoldItem
 
 METRICS = (

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from assistant.fsutil import atomic_write_json, atomic_write_text
+from assistant import atomic_write_json, atomic_write_text
 from evals.metrics import LOWER_IS_BETTER, METRICS, ItemResult
 
 LABELS = {

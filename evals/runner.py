@@ -6,11 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from assistant.chat import ChatSession
-from assistant.service import Assistant
-from assistant.text import normalize_for_match
-from assistant.types import Answer
-from assistant.verify import strip_markers, support
+from assistant import Answer, Assistant, ChatSession, normalize_for_match, strip_markers
 from evals.gold import GoldItem
 from evals.metrics import ItemResult, score_item
 
@@ -38,22 +34,13 @@ def _citations(answer: Answer, texts: dict[str, str]) -> list[dict[str, Any]]:
 def judge_support(assistant: Assistant, answer: Answer) -> list[float]:
     """For each answer sentence, the best `verify.support` score of the passages it cites,
     computed here rather than taken from the answerer; 0.0 for a sentence that cites nothing."""
-    snapshot = assistant.snapshot()
-    idf = assistant.retriever().lexical.idf
     by_n = {c.n: c.passage_id for c in answer.citations}
-    ids = sorted({pid for pid in by_n.values() if pid in snapshot.by_id})
-    _, vectors = snapshot.vectors(ids) if ids else ({}, {})
     scores = []
     for sentence in answer.sentences:
         claim = strip_markers(sentence.text)
-        best = 0.0
-        cited = [by_n[n] for n in sentence.citations if by_n.get(n) in snapshot.by_id]
-        if claim and cited:
-            vector = assistant.embed_query(claim)
-            for pid in cited:
-                s = support(claim, snapshot.by_id[pid], idf, vector, vectors.get(pid))
-                best = max(best, s.score)
-        scores.append(round(best, 4))
+        cited = [by_n[n] for n in sentence.citations if n in by_n]
+        judged = assistant.supports(claim, cited) if claim and cited else []
+        scores.append(round(max(judged, default=0.0), 4))
     return scores
 
 
@@ -83,8 +70,7 @@ def run_assistant(
     assistant: Assistant, items: Sequence[GoldItem], progress: Progress | None = None
 ) -> list[ItemResult]:
     """Each item through a fresh chat session (history first), as a user would ask it."""
-    snapshot = assistant.snapshot()
-    texts = {p.id: p.text for p in snapshot.passages}
+    texts = {p.id: p.text for p in assistant.passages()}
     totals = relevant_counts(list(texts.values()), items)
     results = []
     for item in items:

@@ -25,9 +25,7 @@ PLANTED_QUESTION = (
 
 def synthetic_corpus(folder: Path, passages: int, seed: int = 13) -> Path:
     """Documents made by recombining the default corpus's sentences, with one planted fact."""
-    from assistant.config import PROJECT_ROOT
-    from assistant.corpus import scan
-    from assistant.text import split_sentences
+    from assistant import PROJECT_ROOT, scan, split_sentences
 
     sentences = []
     for doc in scan(PROJECT_ROOT / "corpus").documents:
@@ -62,8 +60,7 @@ def folder_size_mb(path: Path) -> float:
 
 def query_child(corpus: Path, index: Path, questions_file: Path) -> dict[str, Any]:
     """Runs in its own process: opens the index like a server would and answers questions."""
-    from assistant.config import RetrievalSettings, Settings
-    from assistant.service import Assistant
+    from assistant import Assistant, RetrievalSettings, Settings
 
     settings = Settings(
         corpus_dir=corpus, index_dir=index, retrieval=RetrievalSettings(query_cache=0)
@@ -87,7 +84,7 @@ def query_child(corpus: Path, index: Path, questions_file: Path) -> dict[str, An
         "p95_ms": percentile(times, 0.95),
         "planted_recall_at_5": recall,
         "rss_mb": rss,
-        "passages": len(assistant.snapshot().passages),
+        "passages": len(assistant.passages()),
     }
 
 

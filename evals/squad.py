@@ -22,11 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings
-from assistant.embedding import Embedder
-from assistant.errors import InputError
-from assistant.service import Assistant
-from assistant.text import split_sentences
+from assistant import Assistant, Embedder, InputError, Settings, split_sentences
 from evals.evaluation import EvalRun, Gate, ProgressFactory, run_eval
 from evals.gold import DATA, GoldItem
 

@@ -30,14 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant import (
+    PROJECT_ROOT,
+    Assistant,
+    AssistantError,
+    ChatSession,
+    Query,
+    Search,
+    Settings,
+    normalize_for_match,
+)
 from assistant.answer import ExtractiveAnswerer, fits_question
 from assistant.answer_model import DEFAULT_MODEL, FEATURES, AnswerModel, features
-from assistant.chat import ChatSession
-from assistant.config import PROJECT_ROOT, Settings
-from assistant.errors import AssistantError
-from assistant.service import Assistant, Search
-from assistant.text import normalize_for_match
-from assistant.types import Query
 from evals.gold import DEFAULT_GOLD, GoldItem, load_gold
 from evals.metrics import best_f1, exact_match
 from evals.squad import DEFAULT_SQUAD, load_squad

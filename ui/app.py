@@ -13,8 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from assistant.errors import InputError
-from assistant.service import Assistant
+from assistant import Assistant, InputError
 from ui import markup
 
 # The app's messages, also read from here by the tests that drive the server.
@@ -122,12 +121,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     with gr.Column():
                         pid = gr.Textbox(
                             label="Passage id",
-                            placeholder="e.g. "
-                            + (
-                                assistant.snapshot().passages[0].id
-                                if assistant.snapshot().passages
-                                else ""
-                            ),
+                            placeholder="e.g. " + next((p.id for p in assistant.passages()), ""),
                             elem_id="passage-id",
                         )
                         show = gr.Button("Show in context", elem_id="show")

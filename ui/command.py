@@ -7,8 +7,8 @@ import threading
 
 import click
 
+from assistant import InputError
 from assistant.cli.context import get_assistant, quietly, ready
-from assistant.errors import InputError
 
 
 @click.command()

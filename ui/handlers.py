@@ -16,10 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.chat import ChatSession
-from assistant.errors import AssistantError, InputError
-from assistant.service import Assistant
-from assistant.types import Answer
+from assistant import Answer, Assistant, AssistantError, ChatSession, InputError
 from ui import markup
 from ui.admission import BUSY, Admission
 from ui.inputs import MAX_ID, as_id, as_text, kind_of
@@ -158,8 +155,7 @@ class Handlers:
             doc = self.assistant.document(doc_id)
         except AssistantError as exc:
             return markup.error_html(exc.message)
-        snap = self.assistant.snapshot()
-        spans = [(pid, snap.by_id[pid].start, snap.by_id[pid].end) for pid in doc.passage_ids]
+        spans = [(p.id, p.start, p.end) for p in self.assistant.passages(list(doc.passage_ids))]
         return markup.document_html(doc, sorted(spans, key=lambda x: x[1]))
 
     def open_brief(self, value: object) -> tuple[Any, Any]:
@@ -260,14 +256,8 @@ class Handlers:
 
 
 def _passage_texts(assistant: Assistant, session: ChatSession) -> dict[str, tuple[str, int]]:
-    snapshot = assistant.snapshot()
-    out = {}
-    for turn in session.turns:
-        for c in turn.answer.citations:
-            p = snapshot.by_id.get(c.passage_id)
-            if p is not None:
-                out[c.passage_id] = (p.text, p.start)
-    return out
+    cited = [c.passage_id for turn in session.turns for c in turn.answer.citations]
+    return {p.id: (p.text, p.start) for p in assistant.passages(cited)}
 
 
 def _report_view(folder: Path) -> ReportView:

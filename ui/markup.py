@@ -7,8 +7,7 @@ import html
 import re
 from urllib.parse import urlparse
 
-from assistant.followup import Turn
-from assistant.types import (
+from assistant import (
     Answer,
     Citation,
     PassageContext,
@@ -16,6 +15,7 @@ from assistant.types import (
     SourceSummary,
     StoredDocument,
     SupportResult,
+    Turn,
 )
 
 # Characters that Markdown or HTML would interpret, as numeric entities.
