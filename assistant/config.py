@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from assistant.errors import InputError
 
@@ -184,6 +191,73 @@ class AnswerSettings(BaseModel):
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
 
 
+class LLMSettings(BaseModel):
+    """An optional language model that writes answers (checked by the support check)."""
+
+    backend: Literal["none", "openai-compatible", "llama-cpp"] = Field(
+        "none", description="Answer with a language model; `none` keeps the extractive answerer."
+    )
+    url: str | None = Field(None, description="Base URL of an OpenAI-compatible server (…/v1).")
+    model: str | None = Field(None, description="Model name to ask the server for.")
+    api_key: str | None = Field(None, description="API key, when the server needs one.")
+    path: str | None = Field(None, description="GGUF file for the llama-cpp backend.")
+    timeout: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for the model.")
+    max_tokens: int = Field(256, ge=16, le=8192, description="Longest answer, in tokens.")
+    context_window: int = Field(2048, ge=512, le=1_000_000, description="Model's window.")
+    temperature: float = Field(0.1, ge=0, le=2)
+
+    @field_validator("url", "model", "api_key", "path")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class WebSettings(BaseModel):
+    """How many questions the web app answers at once, and how many may wait."""
+
+    workers: int = Field(4, ge=1, le=64, description="Answers the web app computes at once.")
+    waiting: int = Field(
+        64, ge=0, le=10_000, description="Questions that may wait for a worker; more get 'busy'."
+    )
+    wait_s: float = Field(30.0, gt=0, le=600, description="Longest wait before 'busy'.")
+
+
+# The flat setting names of earlier versions, by the group that now holds them.
+FLAT_NAMES = {
+    "llm": {f"llm_{name}": name for name in LLMSettings.model_fields if name != "backend"},
+    "web": {f"web_{name}": name for name in WebSettings.model_fields},
+}
+
+
+class _NestedEnv(EnvSettingsSource):
+    """ASSISTANT_* variables, where ASSISTANT_LLM may name the backend alone
+    ("llama-cpp") rather than hold the whole group as JSON."""
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        if field_name == "llm" and isinstance(value, str) and not value.lstrip().startswith("{"):
+            value = json.dumps({"backend": value})
+        return super().prepare_field_value(field_name, field, value, value_is_complex)
+
+
+class _FlatEnv(PydanticBaseSettingsSource):
+    """ASSISTANT_LLM_URL, ASSISTANT_WEB_WORKERS and the other flat names of earlier versions;
+    the nested ASSISTANT_LLM__URL form wins where both are set."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for group, names in FLAT_NAMES.items():
+            for flat, field in names.items():
+                value = os.environ.get(f"ASSISTANT_{flat.upper()}")
+                if value is not None:
+                    out.setdefault(group, {})[field] = value
+        return out
+
+
 class Settings(BaseSettings):
     """Everything configurable, with defaults that run offline on the bundled corpus."""
 
@@ -219,35 +293,57 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="http://host:port of a Chroma server; unset keeps the embedded store."
     )
-    llm: Literal["none", "openai-compatible", "llama-cpp"] = Field(
-        "none", description="Answer with a language model; `none` keeps the extractive answerer."
-    )
-    llm_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server (…/v1).")
-    llm_model: str | None = Field(None, description="Model name to ask the server for.")
-    llm_api_key: str | None = Field(None, description="API key, when the server needs one.")
-    llm_path: str | None = Field(None, description="GGUF file for the llama-cpp backend.")
-    llm_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for the model.")
-    llm_max_tokens: int = Field(256, ge=16, le=8192, description="Longest answer, in tokens.")
-    llm_context_window: int = Field(2048, ge=512, le=1_000_000, description="Model's window.")
-    llm_temperature: float = Field(0.1, ge=0, le=2)
-    web_workers: int = Field(4, ge=1, le=64, description="Answers the web app computes at once.")
-    web_waiting: int = Field(
-        64, ge=0, le=10_000, description="Questions that may wait for a worker; more get 'busy'."
-    )
-    web_wait_s: float = Field(30.0, gt=0, le=600, description="Longest wait before 'busy'.")
     auth: str | None = Field(
         None, description="user:password to require a login in the web app; unset, no login."
     )
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
 
-    @field_validator("chroma_url", "auth", "llm_url", "llm_model", "llm_api_key", "llm_path")
+    @field_validator("chroma_url", "auth")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, data: Any) -> Any:
+        """The flat names of earlier versions still work: `llm="llama-cpp"`, `llm_url=...`,
+        `web_workers=...` (as keyword arguments, and ASSISTANT_LLM, ASSISTANT_LLM_URL,
+        ASSISTANT_WEB_WORKERS, ... in the environment, see settings_customise_sources)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("llm"), str):
+            data["llm"] = {"backend": data["llm"]}
+        for group, names in FLAT_NAMES.items():
+            for flat, field in names.items():
+                if flat in data:
+                    nested = dict(data.get(group) or {})
+                    nested.setdefault(field, data.pop(flat))
+                    data[group] = nested
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            _NestedEnv(settings_cls),
+            _FlatEnv(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     def index_fingerprint(self) -> dict[str, object]:
         """The settings an index depends on; an index built with others must be rebuilt."""
@@ -272,6 +368,9 @@ def load_settings(**overrides: Any) -> Settings:
         for err in exc.errors():
             path = [str(part) for part in err["loc"]]
             name = "ASSISTANT_" + "__".join(path).upper()
+            flat = "ASSISTANT_" + "_".join(path).upper()
+            if len(path) == 2 and path[0] in FLAT_NAMES and flat in os.environ:
+                name = flat  # the user set the flat name of earlier versions
             shown = (
                 "" if any(p in name.lower() for p in _SECRET_PARTS) else f", got {err['input']!r}"
             )

@@ -50,35 +50,35 @@ def _openai_like(settings: Settings, url: str, model: str) -> Any:
     return OpenAILike(
         model=model,
         api_base=url.rstrip("/"),
-        api_key=settings.llm_api_key or "not-needed",
+        api_key=settings.llm.api_key or "not-needed",
         is_chat_model=True,
-        context_window=settings.llm_context_window,
-        max_tokens=settings.llm_max_tokens,
-        temperature=settings.llm_temperature,
-        timeout=settings.llm_timeout,
+        context_window=settings.llm.context_window,
+        max_tokens=settings.llm.max_tokens,
+        temperature=settings.llm.temperature,
+        timeout=settings.llm.timeout,
         max_retries=0,
     )
 
 
 def build_llm(settings: Settings) -> Any:
     """The configured llama-index LLM, or None in extractive mode."""
-    backend = settings.llm
+    backend = settings.llm.backend
     if backend in (None, "", "none", "extractive"):
         return None
     if backend == "openai-compatible":
-        if not settings.llm_url:
+        if not settings.llm.url:
             raise AssistantError(
                 "ASSISTANT_LLM=openai-compatible needs a server URL.",
                 "Set ASSISTANT_LLM_URL (or --llm-url), e.g. http://127.0.0.1:8080/v1.",
             )
-        return _openai_like(settings, settings.llm_url, settings.llm_model or "local-model")
+        return _openai_like(settings, settings.llm.url, settings.llm.model or "local-model")
     if backend == "llama-cpp":
-        if not settings.llm_path:
+        if not settings.llm.path:
             raise AssistantError(
                 "ASSISTANT_LLM=llama-cpp needs a GGUF model file.",
                 "Set ASSISTANT_LLM_PATH (or --llm-path) to the .gguf file.",
             )
-        path = Path(settings.llm_path).expanduser()
+        path = Path(settings.llm.path).expanduser()
         if not path.is_file():
             raise AssistantError(
                 f"No model file at {path}.", "Set ASSISTANT_LLM_PATH to a .gguf file."
@@ -87,7 +87,7 @@ def build_llm(settings: Settings) -> Any:
             raise AssistantError("The llama-cpp backend is not installed.", INSTALL_HINT)
         _openai_like(settings, "http://127.0.0.1/v1", "check")  # the client is installed
         # The model runs in a child process: a crash in native code cannot end the assistant.
-        server = model_server(path, settings.llm_context_window)
+        server = model_server(path, settings.llm.context_window)
         return ChildProcessLLM(server, lambda url: _openai_like(settings, url, path.stem))
     raise AssistantError(
         f"Unknown LLM backend {backend!r}.",
@@ -110,11 +110,11 @@ def describe_failure(exc: BaseException, settings: Settings) -> str:
         return exc.message
     name = exc.__class__.__name__
     text = str(exc)
-    where = settings.llm_url or settings.llm_path or "the model"
+    where = settings.llm.url or settings.llm.path or "the model"
     if "Connect" in name or "connection" in text.lower() or "refused" in text.lower():
         return f"the model server at {where} could not be reached"
     if "Timeout" in name or "timed out" in text.lower():
-        return f"the model at {where} did not answer within {settings.llm_timeout:.0f} s"
+        return f"the model at {where} did not answer within {settings.llm.timeout:.0f} s"
     if "context" in text.lower() and ("length" in text.lower() or "window" in text.lower()):
         return "the question and passages did not fit the model's context window"
     return f"the model failed ({name}: {text[:160]})"
@@ -196,7 +196,7 @@ class GenerativeAnswerer:
         strict: bool = False,
     ) -> Iterator[str | Answer]:
         """Yields the model's text as it arrives, then the verified Answer (always last)."""
-        budget = self.settings.llm_context_window - self.settings.llm_max_tokens
+        budget = self.settings.llm.context_window - self.settings.llm.max_tokens
         prompt = build_prompt(question, passages, docs, budget, self.count_tokens)
         chunks: list[str] = []
         try:

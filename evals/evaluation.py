@@ -133,11 +133,14 @@ def run_eval(
     if mode not in ("extractive", "llm"):
         raise InputError(f"Unknown mode {mode!r}.", "Use --mode extractive or --mode llm.")
     extractive = assistant
-    if assistant.settings.llm != "none":
+    if assistant.settings.llm.backend != "none":
         extractive = Assistant(
-            assistant.settings.model_copy(update={"llm": "none"}), assistant.embedder
+            assistant.settings.model_copy(
+                update={"llm": assistant.settings.llm.model_copy(update={"backend": "none"})}
+            ),
+            assistant.embedder,
         )
-    if mode == "llm" and assistant.settings.llm == "none":
+    if mode == "llm" and assistant.settings.llm.backend == "none":
         raise InputError(
             "--mode llm needs a language model.",
             "Set ASSISTANT_LLM (and ASSISTANT_LLM_URL or ASSISTANT_LLM_PATH), or pass --llm.",
@@ -176,8 +179,8 @@ def run_eval(
                 or [str(DEFAULT_GOLD.relative_to(DEFAULT_GOLD.parents[2]))],
                 "settings_hash": assistant.settings.run_hash(),
                 "llm": {
-                    "backend": assistant.settings.llm,
-                    "model": assistant.settings.llm_model or assistant.settings.llm_path,
+                    "backend": assistant.settings.llm.backend,
+                    "model": assistant.settings.llm.model or assistant.settings.llm.path,
                 }
                 if mode == "llm"
                 else None,

@@ -48,3 +48,23 @@ def test_the_support_check_uses_its_settings(assistant: Assistant) -> None:
         assistant.embedder,
     ).cite(claim, k=3)
     assert strict[0].score < default[0].score
+
+
+def test_model_and_web_settings_are_groups_with_the_old_names_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ASSISTANT_LLM", "openai-compatible")  # the backend alone, as before
+    monkeypatch.setenv("ASSISTANT_LLM_URL", "http://127.0.0.1:8080/v1")  # flat, as before
+    monkeypatch.setenv("ASSISTANT_LLM__MODEL", "local")  # nested
+    monkeypatch.setenv("ASSISTANT_WEB_WAIT_S", "5")
+    settings = load_settings()
+    assert settings.llm.backend == "openai-compatible"
+    assert settings.llm.url == "http://127.0.0.1:8080/v1" and settings.llm.model == "local"
+    assert settings.web.wait_s == 5.0 and settings.web.workers == 4
+    # Keyword arguments by the flat names still work, and options combine with the environment.
+    assert Settings(llm="llama-cpp", llm_path="m.gguf", web_workers=2).web.workers == 2
+    combined = load_settings(llm={"backend": "llama-cpp", "path": "m.gguf"})
+    assert combined.llm.backend == "llama-cpp" and combined.llm.url == "http://127.0.0.1:8080/v1"
+    monkeypatch.setenv("ASSISTANT_LLM_TIMEOUT", "-1")
+    with pytest.raises(InputError, match="ASSISTANT_LLM_TIMEOUT"):
+        load_settings()

@@ -218,13 +218,13 @@ def launch(
 ) -> tuple[gr.Blocks, str]:
     """Start the server; returns the app and its local URL."""
     if concurrency is not None:
-        assistant.settings.web_workers = concurrency
+        assistant.settings.web.workers = concurrency
     app = build_app(assistant)
     # Gradio lets more requests in than may wait, so that `Admission` decides who computes,
     # who waits and who hears "busy" (at once, cheaply); the queue's own limit is a last resort.
     settings = assistant.settings
     app.queue(
-        default_concurrency_limit=settings.web_workers + settings.web_waiting + 16,
+        default_concurrency_limit=settings.web.workers + settings.web.waiting + 16,
         max_size=queue_size,
     )
     _, url, _ = app.launch(

@@ -43,7 +43,7 @@ class Handlers:
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
         settings = assistant.settings
-        self.admission = Admission(settings.web_workers, settings.web_waiting, settings.web_wait_s)
+        self.admission = Admission(settings.web.workers, settings.web.waiting, settings.web.wait_s)
         self._evaluation = threading.Lock()
         self.titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
 

@@ -81,14 +81,10 @@ def cli(
         overrides["embed_model"] = embed_model
     if chroma_url:
         overrides["chroma_url"] = chroma_url
-    for key, value in (
-        ("llm", llm),
-        ("llm_url", llm_url),
-        ("llm_model", llm_model),
-        ("llm_path", llm_path),
-    ):
-        if value:
-            overrides[key] = value
+    # Nested, so that options and ASSISTANT_LLM__* / ASSISTANT_LLM_* variables combine.
+    model = {"backend": llm, "url": llm_url, "model": llm_model, "path": llm_path}
+    if any(model.values()):
+        overrides["llm"] = {key: value for key, value in model.items() if value}
     ctx.ensure_object(dict)["overrides"] = overrides
 
 
