@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -145,13 +146,24 @@ def _needs(
     return needs
 
 
+@lru_cache(maxsize=4096)
+def _wants(question: str) -> tuple[bool, bool, bool]:
+    """Whether a question asks how many, how much money, and when (read once per question)."""
+    return (
+        bool(QUANTITY.search(question)),
+        asked_type(question) == "money",
+        bool(TIME.search(question)),
+    )
+
+
 def fits_question(question: str, sentence: str) -> bool:
     """A question asking how many or when needs a figure or a date in its answer."""
-    if QUANTITY.search(question) and not quantities(sentence):
+    number, money, time = _wants(question)
+    if number and not quantities(sentence):
         return False
-    if asked_type(question) == "money" and not MONEY.search(sentence):
+    if money and not MONEY.search(sentence):
         return False  # "how much did it cost" is not answered by a count of troops
-    return not (TIME.search(question) and not (YEAR.search(sentence) or MONTHS.search(sentence)))
+    return not (time and not (YEAR.search(sentence) or MONTHS.search(sentence)))
 
 
 def missing_entities(
@@ -167,6 +179,7 @@ def missing_entities(
     return [e for e in question_entities(question) if not _mentioned(_fold(e), seen)]
 
 
+@lru_cache(maxsize=2048)
 def _fold(text: str) -> str:
     """Lower case without accents: "Beyonce" is a form of "Beyoncé"."""
     decomposed = unicodedata.normalize("NFKD", text.lower())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from assistant.text import STOPWORDS, stem, words
 
@@ -79,6 +80,7 @@ class Span:
     kind: str  # "money", "figure", "date", "name" or "term"
 
 
+@lru_cache(maxsize=4096)
 def asked_type(question: str) -> str | None:
     """The kind of fact a question asks for, or None when its wording does not say."""
     if _ASKS_DATE.search(question):
