@@ -268,7 +268,9 @@ def _ends_sentence(text: str, start: int, end: int) -> bool:
         w = word.group(1).lower().rstrip(".")
         if w in _ABBREVIATIONS:
             return False
-        if len(w) == 1 and w.isalpha():  # an initial, as in "J. Smith"
+        before = text[start + word.start() - 1] if start + word.start() > 0 else " "
+        # An initial, as in "J. Smith"; not the "s" of a possessive ending a sentence.
+        if len(w) == 1 and w.isalpha() and before not in "'’":
             return False
     return True
 

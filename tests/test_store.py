@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import ChunkSettings, Settings
+from assistant.corpus import LOADER_VERSION
 from assistant.embedding import Embedder
 from assistant.errors import IndexBusyError, IndexStateError
 from assistant.service import Assistant
@@ -30,7 +31,28 @@ def test_second_run_changes_nothing_and_skips_the_model(small_settings: Settings
     fresh = Assistant(small_settings, Embedder(small_settings.embed_model))
     report = fresh.index()
     assert not report.changed and sorted(report.unchanged) == ["baikal", "silk", "tea"]
-    assert fresh.embedder._model is None  # the model was never loaded
+    assert fresh.embedder._model is None and fresh.embedder._onnx is None  # never loaded
+
+
+def test_an_index_read_by_older_loaders_is_read_again(
+    small_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the way files are read or split changes (LOADER_VERSION), the next run embeds
+    every document again, though no file changed."""
+    import assistant.corpus.scanning
+    import assistant.store.index
+    import assistant.store.sync
+
+    older = LOADER_VERSION - 1
+    with monkeypatch.context() as patch:
+        for module in (assistant.corpus.scanning, assistant.store.index, assistant.store.sync):
+            patch.setattr(module, "LOADER_VERSION", older)
+        small_assistant.index()
+        assert small_assistant.store.is_up_to_date()
+    assert not small_assistant.store.is_up_to_date()
+    report = small_assistant.index()
+    assert sorted(report.updated) == ["baikal", "silk", "tea"] and report.embedded > 0
+    assert small_assistant.store.is_up_to_date()
 
 
 def test_touched_but_identical_files_are_not_re_embedded(

@@ -25,6 +25,17 @@ def test_keeps_abbreviations_and_initials_inside_sentences() -> None:
     ]
 
 
+def test_a_possessive_can_end_a_sentence() -> None:
+    """The "s" of "Russia's." is not an initial: two sentences, as the article has them."""
+    assert texts(
+        "It is about 5 per cent of Russia's. The 2021 census found more. J. Smith left."
+    ) == [
+        "It is about 5 per cent of Russia's.",
+        "The 2021 census found more.",
+        "J. Smith left.",
+    ]
+
+
 def test_closing_quotes_stay_with_their_sentence() -> None:
     assert texts("They call them “unequal Treaties.” Moscow disagrees.") == [
         "They call them “unequal Treaties.”",

@@ -22,7 +22,7 @@ from assistant.types import DocumentMeta, ExtractedText
 if TYPE_CHECKING:
     from llama_index.core import Document
 
-LOADER_VERSION = 1
+LOADER_VERSION = 2  # 2: a sentence may end in a possessive ("of Russia's.")
 
 
 class CorpusWarning(UserWarning):

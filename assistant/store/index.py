@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from assistant.config import Settings
-from assistant.corpus import file_fingerprints
+from assistant.corpus import LOADER_VERSION, file_fingerprints
 from assistant.embedding import Embedder
 from assistant.errors import AssistantError, IndexBusyError, IndexStateError
 from assistant.fsutil import FileLock, LockHeld
@@ -120,9 +120,10 @@ class IndexStore:
         return self.pointer.change_token(generation)
 
     def is_up_to_date(self) -> bool:
-        """True when the corpus files look exactly as at the last clean index run (cheap)."""
+        """True when the corpus files look exactly as at the last clean index run, read by
+        the same loaders (cheap: no file is read)."""
         state = self.state()
-        if not state.get("clean"):
+        if not state.get("clean") or state.get("loader", 1) != LOADER_VERSION:
             return False
         try:
             info = self.pointer.info(self.current_generation() or "")

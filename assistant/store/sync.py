@@ -23,7 +23,7 @@ import numpy as np
 
 from assistant.chunking import chunk_document
 from assistant.config import Settings
-from assistant.corpus import CorpusDocument, file_fingerprints, scan
+from assistant.corpus import LOADER_VERSION, CorpusDocument, file_fingerprints, scan
 from assistant.embedding import Embedder
 from assistant.errors import AssistantError, IndexStateError
 from assistant.faults import fault_point
@@ -165,6 +165,7 @@ class IndexWriter:
             {
                 "clean": True,
                 "files": {k: list(v) for k, v in fingerprints.items()},
+                "loader": LOADER_VERSION,
                 "docs": {d.id: d.content_hash for d in corpus.documents},
                 "passages": report.passages,
                 "skipped": [list(s) for s in report.skipped],
