@@ -162,7 +162,7 @@ class Embedder:
             idx = order[i : i + batch_size]
             batch = [texts[j] for j in idx]
             if encoder is not None:
-                out[idx] = encoder.encode(batch, batch_size)
+                out[idx] = encoder.encode(batch)
             else:
                 out[idx] = self._load().encode(
                     batch,
@@ -179,10 +179,6 @@ class Embedder:
     def active_runtime(self) -> str:
         """What embeds questions and passages now (loading it if need be)."""
         return "onnx" if self.encoder() is not None else "sentence-transformers"
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors for several short texts (claims to check)."""
-        return self.embed(texts)
 
     def embed_query(self, text: str) -> np.ndarray:
         """One unit vector for a question or claim."""

@@ -34,7 +34,7 @@ from assistant.types import (
     StoredDocument,
     SupportResult,
 )
-from assistant.verify import support
+from assistant.verify import Support, support
 
 _UNSET = object()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
@@ -214,7 +214,7 @@ class Assistant:
             generator = GenerativeAnswerer(
                 llm,
                 self.settings,
-                self.embedder.embed_queries,
+                self.embedder.embed,
                 found.retriever.lexical.idf,
                 self.embedder.count_tokens,
                 lambda ids: snapshot.vectors(ids)[1],
@@ -270,20 +270,12 @@ class Assistant:
     def cite(self, claim: str, k: int = 5) -> list[SupportResult]:
         """The passages that support a claim, best supported first, with their scores."""
         text = self.clean(claim)
-        snapshot, retriever = self._current()
+        retriever = self.retriever()
         vector = self.embed_query(text)
         found = retriever.retrieve(text, vector, k * 2)
-        _, vectors = snapshot.vectors([sp.passage.id for sp in found])
+        checked = self._support(text, vector, [sp.passage for sp in found], retriever)
         results = []
-        for sp in found:
-            s = support(
-                text,
-                sp.passage,
-                retriever.lexical.idf,
-                vector,
-                vectors.get(sp.passage.id),
-                self.settings.verify,
-            )
+        for sp, s in zip(found, checked, strict=True):
             span = sp.passage.sentences[s.sentence] if s.sentence is not None else None
             results.append(SupportResult(sp.passage, s.score, span, sp.score))
         results.sort(key=lambda r: (-r.score, -r.retrieval_score))
@@ -294,24 +286,24 @@ class Assistant:
     def supports(self, claim: str, passage_ids: list[str]) -> list[float]:
         """How well each of these passages supports a claim (the support check, 0 for a
         passage not in the index): a judge of answers made elsewhere."""
-        snapshot, retriever = self._current()
-        known = [pid for pid in passage_ids if pid in snapshot.by_id]
+        known = self.passages(passage_ids)
         if not claim.strip() or not known:
             return [0.0 for _ in passage_ids]
-        _, vectors = snapshot.vectors(known)
-        vector = self.embed_query(claim)
-        scores = {
-            pid: support(
-                claim,
-                snapshot.by_id[pid],
-                retriever.lexical.idf,
-                vector,
-                vectors.get(pid),
-                self.settings.verify,
-            ).score
-            for pid in known
-        }
+        checked = self._support(claim, self.embed_query(claim), known, self.retriever())
+        scores = {p.id: s.score for p, s in zip(known, checked, strict=True)}
         return [scores.get(pid, 0.0) for pid in passage_ids]
+
+    def _support(
+        self, claim: str, vector: np.ndarray, passages: list[Passage], retriever: HybridRetriever
+    ) -> list[Support]:
+        """The support check of one claim against each passage, with its sentence vectors."""
+        _, vectors = retriever.snapshot.vectors([p.id for p in passages])
+        return [
+            support(
+                claim, p, retriever.lexical.idf, vector, vectors.get(p.id), self.settings.verify
+            )
+            for p in passages
+        ]
 
     def passages(self, ids: list[str] | None = None) -> list[Passage]:
         """Every indexed passage in document order, or those of `ids` that exist."""

@@ -48,7 +48,7 @@ def _generator(assistant: Assistant) -> GenerativeAnswerer:
     return GenerativeAnswerer(
         llm=None,
         settings=assistant.settings,
-        embed=assistant.embedder.embed_queries,
+        embed=assistant.embedder.embed,
         idf=assistant.idf,
         count_tokens=assistant.embedder.count_tokens,
         vectors=lambda ids: assistant.snapshot().vectors(ids)[1],
