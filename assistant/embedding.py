@@ -69,9 +69,14 @@ class Embedder:
     (kept in `cache_dir`); "sentence-transformers" embeds both with sentence-transformers."""
 
     def __init__(
-        self, model_name: str, query_runtime: str = "onnx", cache_dir: Path | None = None
+        self,
+        model_name: str,
+        query_runtime: str = "onnx",
+        cache_dir: Path | None = None,
+        precision: str = "int8",
     ) -> None:
         self.model_name = model_name
+        self.precision = precision
         self.path = resolve_model_path(model_name)
         self.query_runtime = query_runtime
         self.cache_dir = cache_dir or default_cache_dir()
@@ -137,7 +142,7 @@ class Embedder:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 try:
-                    self._onnx = load_onnx(self.path, self.cache_dir)
+                    self._onnx = load_onnx(self.path, self.cache_dir, self.precision)
                 except (EncoderUnavailable, ImportError, OSError) as exc:
                     self._onnx_failed = True
                     warnings.warn(

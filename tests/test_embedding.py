@@ -34,24 +34,51 @@ def reference(embedder: Embedder) -> Embedder:
     return Embedder(embedder.model_name, "sentence-transformers")
 
 
-def test_the_onnx_encoder_gives_the_sentence_transformers_vectors(embedder: Embedder) -> None:
+def test_the_onnx_encoder_gives_the_sentence_transformers_vectors(
+    embedder: Embedder, tmp_path: Path
+) -> None:
     """Questions one at a time, and passages in length-sorted batches, both as
     sentence-transformers embeds them (truncation, padding, pooling, normalisation)."""
     expected = reference(embedder).embed(TEXTS)
     assert expected.shape == (len(TEXTS), 384)
-    encoder = embedder.encoder()
-    assert encoder is not None and embedder.active_runtime == "onnx"
-    single = np.vstack([embedder.embed_query(t) for t in TEXTS])
-    batch = embedder.embed(TEXTS)
+    exact = Embedder(embedder.model_name, cache_dir=tmp_path, precision="fp32")
+    assert exact.encoder() is not None and exact.active_runtime == "onnx"
+    single = np.vstack([exact.embed_query(t) for t in TEXTS])
+    batch = exact.embed(TEXTS)
     assert np.allclose(single, expected, atol=1e-5)
     assert np.allclose(batch, expected, atol=1e-5)
+
+
+def test_the_int8_encoder_points_the_same_way_and_is_the_default(embedder: Embedder) -> None:
+    expected = reference(embedder).embed(TEXTS)
+    encoder = embedder.encoder()
+    assert encoder is not None and embedder.precision == "int8"
+    got = embedder.embed(TEXTS)
+    cosines = (got * expected).sum(axis=1)
+    assert cosines.min() > 0.97
+    assert not np.allclose(got, expected, atol=1e-3)  # quantized, not the float model
+    single = np.vstack([embedder.embed_query(t) for t in TEXTS])
+    assert np.allclose(single, got, atol=1e-5)
+
+
+def test_a_quantized_model_that_strays_is_not_kept(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant import encoder as encoder_module
+
+    monkeypatch.setattr(encoder_module, "_MIN_COSINE", 1.01)  # no int8 vector is that close
+    strict = Embedder(embedder.model_name, cache_dir=tmp_path)
+    expected = reference(embedder).embed(TEXTS[:2])
+    assert np.allclose(strict.embed(TEXTS[:2]), expected, atol=1e-5)
+    assert [p.name.endswith("-int8.onnx") for p in tmp_path.glob("*.onnx")] == [False]
 
 
 def test_the_export_is_kept_and_loaded_without_torch(embedder: Embedder, tmp_path: Path) -> None:
     first = Embedder(embedder.model_name, cache_dir=tmp_path)
     first.embed_query("warm")
-    files = list(tmp_path.glob("*.onnx"))
-    assert len(files) == 1 and files[0].stat().st_size > 1_000_000
+    files = sorted(tmp_path.glob("*.onnx"), key=lambda p: p.stat().st_size)
+    assert len(files) == 2 and files[0].name.endswith("-int8.onnx")  # and the float export
+    assert 1_000_000 < files[0].stat().st_size < files[1].stat().st_size / 3
     code = (
         "import sys; from pathlib import Path; from assistant.embedding import Embedder; "
         f"e = Embedder({embedder.model_name!r}, cache_dir=Path({str(tmp_path)!r})); "
@@ -77,7 +104,7 @@ def test_any_pooling_the_model_declares_is_followed(
     pooling.write_text(json.dumps(cfg))
     modules = json.loads((model / "modules.json").read_text())
     (model / "modules.json").write_text(json.dumps(modules[:2]))  # no Normalize module
-    onnx = Embedder(str(model), cache_dir=tmp_path / "cache")
+    onnx = Embedder(str(model), cache_dir=tmp_path / "cache", precision="fp32")
     st = Embedder(str(model), "sentence-transformers")
     a, b = onnx.embed(TEXTS[:4]), st.embed(TEXTS[:4])
     assert onnx.active_runtime == "onnx"

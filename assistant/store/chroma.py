@@ -288,17 +288,14 @@ class ChromaIndex:
             else:
                 col.delete(where=where)
 
-    def add_document(
-        self,
-        doc: CorpusDocument,
-        passages: list[Passage],
-        passage_vecs: np.ndarray,
-        sentence_vecs: np.ndarray,
+    def add_documents(
+        self, items: Sequence[tuple[CorpusDocument, list[Passage], np.ndarray, np.ndarray]]
     ) -> None:
-        """Write a document's passages and sentences, then its record (which makes it live)."""
+        """Write documents' passages and sentences, then their records (which make them live):
+        (document, passages, passage vectors, sentence vectors) each, written together, as
+        one write per collection costs about as much as one per document."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-        meta = doc.meta
         nodes = [
             TextNode(
                 id_=p.id,
@@ -308,9 +305,9 @@ class ChromaIndex:
                 end_char_idx=p.end,
                 relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc.id)},
                 metadata={
-                    "title": meta.title,
-                    "kind": meta.kind,
-                    "url": meta.url,
+                    "title": doc.meta.title,
+                    "kind": doc.meta.kind,
+                    "url": doc.meta.url,
                     "section": p.section,
                     "start": p.start,
                     "end": p.end,
@@ -319,33 +316,47 @@ class ChromaIndex:
                     "content_hash": doc.content_hash,
                 },
             )
+            for doc, passages, passage_vecs, _ in items
             for i, p in enumerate(passages)
         ]
-        if nodes:
-            self.vector_store.add(nodes)
+        for start in range(0, len(nodes), 4000):
+            self.vector_store.add(nodes[start : start + 4000])
         fault_point("store.passages-written")
-        sent_ids = [sid for p in passages for sid in sentence_ids(p)]
+        sent_ids = [sid for _, passages, _, _ in items for p in passages for sid in sentence_ids(p)]
+        sent_docs = [
+            {"doc_id": doc.id}
+            for doc, passages, _, _ in items
+            for p in passages
+            for _ in p.sentences
+        ]
+        dim = items[0][2].shape[1] if items else 0
+        sent_vecs = np.concatenate([v for *_, v in items]).reshape(-1, dim) if items else None
         for start in range(0, len(sent_ids), 4000):
             stop = start + 4000
             self.collection(SENTENCES).upsert(
                 ids=sent_ids[start:stop],
-                embeddings=sentence_vecs[start:stop],
-                metadatas=[{"doc_id": doc.id}] * len(sent_ids[start:stop]),
+                embeddings=sent_vecs[start:stop],  # type: ignore[index]
+                metadatas=sent_docs[start:stop],
             )
         fault_point("store.sentences-written")
-        # The document's own vector (mean of its passages) keeps Chroma from embedding anything.
-        doc_vec = passage_vecs.mean(axis=0) if len(passage_vecs) else np.ones(passage_vecs.shape[1])
-        doc_vec = doc_vec / (float(np.linalg.norm(doc_vec)) or 1.0)
+        if not items:
+            return
+        # A document's own vector (mean of its passages) keeps Chroma from embedding anything.
+        doc_vecs = []
+        for _, _, passage_vecs, _ in items:
+            vec = passage_vecs.mean(axis=0) if len(passage_vecs) else np.ones(dim)
+            doc_vecs.append((vec / (float(np.linalg.norm(vec)) or 1.0)).astype(np.float32))
         self.collection(DOCUMENTS).upsert(
-            ids=[doc.id],
-            embeddings=[doc_vec.astype(np.float32)],
-            documents=[doc.text],
+            ids=[doc.id for doc, *_ in items],
+            embeddings=doc_vecs,
+            documents=[doc.text for doc, *_ in items],
             metadatas=[
                 {
                     "content_hash": doc.content_hash,
-                    "meta": json.dumps(meta.to_dict(), ensure_ascii=False),
+                    "meta": json.dumps(doc.meta.to_dict(), ensure_ascii=False),
                     "passages": len(passages),
                 }
+                for doc, passages, *_ in items
             ],
         )
         fault_point("store.document-written")

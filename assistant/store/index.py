@@ -40,7 +40,10 @@ class IndexStore:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             self._embedder = Embedder(
-                self.settings.embed_model, self.settings.query_runtime, self.settings.encoder_dir
+                self.settings.embed_model,
+                self.settings.query_runtime,
+                self.settings.encoder_dir,
+                self.settings.encoder_precision,
             )
         return self._embedder
 

@@ -157,7 +157,7 @@ class IndexWriter:
                 (report.updated if doc.id in records else report.added).append(doc.id)
                 todo.append(doc)
         if todo:
-            self._embed_and_write(chroma, todo, progress, report)
+            self._embed_and_write(chroma, todo, progress, report, fresh)
         report.passages = chroma.collection(PASSAGES).count()
         fingerprints = file_fingerprints(self.settings.corpus_dir)
         atomic_write_json(
@@ -182,7 +182,10 @@ class IndexWriter:
         docs: list[CorpusDocument],
         progress: ProgressFactory,
         report: IndexReport,
+        fresh: bool,
     ) -> None:
+        """Embed documents and write them, 64 at a time; in a new generation (`fresh`) there
+        is no old version of any of them to delete first."""
         embedder = self._embedder()
         if self.settings.chunk.max_tokens + 2 > embedder.max_seq_length:
             raise AssistantError(
@@ -210,14 +213,16 @@ class IndexWriter:
                 if todo:
                     for text, vec in zip(todo, embedder.embed(todo), strict=True):
                         cache[text] = vec
+                dim = embedder.dimension
+                items = []
                 for doc, passages, texts, sentences in plans:
-                    dim = embedder.dimension
                     passage_vecs = np.array([cache[t] for t in texts]).reshape(-1, dim)
                     sentence_vecs = np.array([cache[t] for t in sentences]).reshape(-1, dim)
-                    # Removes the old version, or leftovers of a killed write, before adding.
-                    chroma.delete_document(doc.id)
-                    chroma.add_document(doc, passages, passage_vecs, sentence_vecs)
-                    report.embedded += len(texts)
-                    bar.update(1)
+                    items.append((doc, passages, passage_vecs, sentence_vecs))
+                    if not fresh:  # the old version, or leftovers of a killed write, go first
+                        chroma.delete_document(doc.id)
+                chroma.add_documents(items)
+                report.embedded += sum(len(texts) for _, _, texts, _ in plans)
+                bar.update(len(plans))
                 if len(cache) > 100_000:
                     cache.clear()
