@@ -70,7 +70,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "evals.train_answer_model",
         "evals.commands",
     ),
-    ("ui", "ui.markup", "ui.inputs", "ui.admission", "ui.handlers", "ui.app", "ui.command"),
+    (
+        "ui",
+        "ui.markup",
+        "ui.inputs",
+        "ui.admission",
+        "ui.handlers",
+        "ui.app",
+        "ui.command",
+        "ui.mcp_schema",
+        "ui.mcp_server",
+    ),
 )
 LEVEL = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
