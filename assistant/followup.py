@@ -37,9 +37,22 @@ class Rewriter(Protocol):
     def rewrite(self, question: str, history: list[Turn]) -> Query: ...
 
 
+# "the treaty" points back; "the Treaty of Aigun" or "the treaty Russia signed in 2001" names.
+_NAMED_AFTER = re.compile(r"\s+(?:(?:of|on|between|with)\s+(?:the\s+)?)?[A-Z0-9]")
+
+
+def _points_back(question: str) -> bool:
+    for match in _ANAPHORA.finditer(question):
+        if not match.group(0).lower().startswith("the "):
+            return True
+        if not _NAMED_AFTER.match(question, match.end()):
+            return True
+    return False
+
+
 def is_followup(question: str) -> bool:
     """Whether a question leans on an earlier turn for its meaning."""
-    if _FOLLOWUP_START.search(question) or _ANAPHORA.search(question):
+    if _FOLLOWUP_START.search(question) or _points_back(question):
         return True
     words = re.findall(r"[\w’'-]+", question)
     content = [w for w in words if w.lower() not in STOPWORDS]

@@ -13,6 +13,9 @@ def test_followups_are_recognised() -> None:
     assert is_followup("What about Central Asia?")
     assert is_followup("Who reported that?")
     assert not is_followup("What share of Russia's imports comes from China?")
+    assert is_followup("When was the treaty signed?")
+    assert not is_followup("What was the Treaty of Aigun?")  # a named treaty stands alone
+    assert not is_followup("What does the Treaty on Good-Neighbourliness say about borders?")
 
 
 def test_salient_terms_keep_names_together() -> None:
