@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
 .DEFAULT_GOAL := run
-.PHONY: run chat test lint typecheck pytest eval-gate index install llm train clean
+.PHONY: run chat test lint typecheck pytest eval-gate index install llm train calibrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ llm: $(LLM_INSTALLED)
 train: $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[train]'
 	$(BIN)/python -m evals.train_answer_model
+	$(BIN)/python -m evals.calibrate_strength
+
+# Refit the map from the answer model's probability to an answer's strength
+# (assistant/models/strength.json) on the gold dev split and the SQuAD subset; CPU only,
+# minutes. `make train` runs it too: a map belongs to one answer model.
+calibrate: $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/python -m evals.calibrate_strength
 
 index: $(INSTALLED)
 	$(BIN)/assistant index

@@ -2,8 +2,9 @@
 
 The names below are the library's public surface: the apps (the web app in ui/, the
 evaluation and benchmarks in evals/) import only these, plus `assistant.cli.context` to
-register their commands and, for the answer model's training, `assistant.answer` and
-`assistant.answer_model`. tests/test_layers.py checks it.
+register their commands and, for the answer model's training and calibration,
+`assistant.answer`, `assistant.answer_model` and `assistant.strength`. tests/test_layers.py
+checks it.
 """
 
 from assistant.chat import ChatSession
@@ -13,6 +14,7 @@ from assistant.embedding import Embedder, resolve_model_path
 from assistant.errors import AssistantError, InputError
 from assistant.followup import Turn
 from assistant.fsutil import atomic_write_json, atomic_write_text
+from assistant.scope import KINDS, Scope
 from assistant.search import Search
 from assistant.service import Assistant
 from assistant.text import normalize_for_match, split_sentences
@@ -30,6 +32,7 @@ from assistant.types import (
 from assistant.verify import SUPPORT_THRESHOLD, strip_markers
 
 __all__ = [
+    "KINDS",
     "PROJECT_ROOT",
     "SUPPORT_THRESHOLD",
     "Answer",
@@ -43,6 +46,7 @@ __all__ = [
     "PassageContext",
     "Query",
     "RetrievalSettings",
+    "Scope",
     "Search",
     "Settings",
     "ShortAnswer",

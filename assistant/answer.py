@@ -14,6 +14,7 @@ from assistant.answer_model import AnswerModel, features
 from assistant.config import AnswerSettings
 from assistant.rerank import ARTICLE_WORDS, MONTHS, QUANTITY, TIME, YEAR, Candidate, quantities
 from assistant.shortanswer import MONEY, asked_type, extract, has_asked_fact
+from assistant.strength import load_calibration
 from assistant.text import STOPWORDS, stem
 from assistant.types import (
     Answer,
@@ -121,7 +122,18 @@ class ExtractiveAnswerer:
             return abstention(query.standalone, passages)
         answer = compose(query, chosen, passages, docs)
         answer.confidence = confidence
+        answer.strength = self.strength(confidence)
         return answer
+
+    def strength(self, confidence: float | None) -> float | None:
+        """The calibrated probability that the answer is right (strength.py); None without a
+        model, or when the shipped calibration was fitted for another model."""
+        if confidence is None or self.model is None:
+            return None
+        calibration = load_calibration()
+        if calibration is None or calibration.model != self.model.fingerprint:
+            return None
+        return calibration.apply(confidence)
 
 
 def _needs(
@@ -229,6 +241,7 @@ def make_citation(
         passage_start=passage.start,
         passage_end=passage.end,
         current_to=(meta.current_to or None) if meta else None,
+        page=doc.page(start) if doc else None,
     )
 
 

@@ -14,6 +14,7 @@ set's dev split only. The file records what it was fitted on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -110,6 +111,14 @@ class AnswerModel:
             return np.zeros(0)
         z = ((rows - self.mean) / self.scale) @ self.weights + self.bias
         return 1.0 / (1.0 + np.exp(-z))
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the weights and the threshold: which model a calibration fits."""
+        data = self.to_json()
+        keys = ("features", "weights", "bias", "mean", "scale", "threshold")
+        text = json.dumps({k: data[k] for k in keys}, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,20 +8,27 @@ import uuid
 from collections.abc import Iterator
 
 from assistant.followup import Rewriter, Turn
+from assistant.scope import Scope
 from assistant.service import Assistant
 from assistant.types import Answer, Query
 
 
 class ChatSession:
-    """A conversation with the assistant; each session has its own history."""
+    """A conversation with the assistant; each session has its own history, and its scope:
+    the documents every turn, follow-ups included, is answered from (empty: all of them)."""
 
     def __init__(
-        self, assistant: Assistant, rewriter: Rewriter | None = None, session_id: str | None = None
+        self,
+        assistant: Assistant,
+        rewriter: Rewriter | None = None,
+        session_id: str | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self.assistant = assistant
         self.rewriter: Rewriter = rewriter or assistant.rewriter()
         self.id = session_id or uuid.uuid4().hex[:12]
         self.turns: list[Turn] = []
+        self.scope = scope or Scope()
 
     def standalone(self, question: str) -> Query:
         """The question as it will be asked: a follow-up rewritten to stand on its own."""
@@ -40,11 +47,11 @@ class ChatSession:
         recorded when the verified answer arrives."""
         text = self.assistant.clean(question)
         query = self.standalone(text)
-        query = Query(self.assistant.clean(query.text), query.borrowed)
+        query = Query(self.assistant.clean(query.text), query.borrowed, scope=self.scope)
         # A follow-up wants something new: the sentences just quoted rank lower.
         if query.standalone != text and self.turns:
             quoted = {(c.passage_id, c.start) for c in self.turns[-1].answer.citations}
-            query = Query(query.text, query.borrowed, frozenset(quoted))
+            query = Query(query.text, query.borrowed, frozenset(quoted), self.scope)
         for event in self.assistant.ask_stream(query, strict=strict):
             if isinstance(event, Answer):
                 event.question = text
@@ -57,7 +64,11 @@ class ChatSession:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"id": self.id, "turns": [t.to_dict() for t in self.turns]},
+            {
+                "id": self.id,
+                "scope": self.scope.to_dict(),
+                "turns": [t.to_dict() for t in self.turns],
+            },
             ensure_ascii=False,
             indent=1,
         )
@@ -65,7 +76,9 @@ class ChatSession:
     @classmethod
     def from_json(cls, assistant: Assistant, text: str) -> ChatSession:
         data = json.loads(text)
-        session = cls(assistant, session_id=data.get("id"))
+        session = cls(
+            assistant, session_id=data.get("id"), scope=Scope.from_dict(data.get("scope"))
+        )
         session.turns = [Turn.from_dict(t) for t in data.get("turns", [])]
         return session
 

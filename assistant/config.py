@@ -301,6 +301,9 @@ class Settings(BaseSettings):
     auth: str | None = Field(
         None, description="user:password to require a login in the web app; unset, no login."
     )
+    api_key: str | None = Field(
+        None, description="Bearer key the OpenAI-compatible API (/v1) requires; unset, none."
+    )
     llm: LLMSettings = Field(default_factory=LLMSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
@@ -309,7 +312,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
 
-    @field_validator("chroma_url", "auth")
+    @field_validator("chroma_url", "auth", "api_key")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -42,17 +42,22 @@ def run_search(
     settings: Settings,
     k: int | None = None,
 ) -> Search:
-    """The passages that best match a query, best first, with every sentence scored."""
+    """The passages that best match a query, best first, with every sentence scored: of the
+    documents in the query's scope only (InputError names the valid ids when the scope names
+    one the index does not hold)."""
     text = query.standalone
     snapshot = retriever.snapshot
+    docs = query.scope.resolve({i: d.meta.kind for i, d in snapshot.docs.items()})
     k = k or settings.retrieval.top_k
     depth = max(k, settings.retrieval.rerank_depth)
     t0 = time.perf_counter()
     # BM25 needs no vector: it runs while the question is embedded (numpy frees the GIL).
-    lexical = worker_pool(settings.retrieval.workers).submit(retriever.lexical_search, text, depth)
+    lexical = worker_pool(settings.retrieval.workers).submit(
+        retriever.lexical_search, text, depth, docs
+    )
     vector = embed(text)
     t1 = time.perf_counter()
-    found = retriever.retrieve(text, vector, depth, lexical=lexical.result())
+    found = retriever.retrieve(text, vector, depth, lexical=lexical.result(), docs=docs)
     p_vectors, vectors = snapshot.vectors([sp.passage.id for sp in found])
     scorer = SentenceScorer(retriever.lexical.idf, snapshot.cache.terms, settings.rerank)
     candidates = scorer.score(query, vector, found, vectors, p_vectors, snapshot.docs)

@@ -6,11 +6,12 @@ import difflib
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from assistant.answer import ExtractiveAnswerer
 from assistant.answer_model import load_model
@@ -21,6 +22,7 @@ from assistant.followup import KeywordRewriter
 from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
 from assistant.notes import attach_notes
 from assistant.retrieve import HybridRetriever
+from assistant.scope import Lead, Scope, scoped_no_answer
 from assistant.search import Search, run_search
 from assistant.store import IndexSnapshot, IndexStore, ProgressFactory, no_progress
 from assistant.types import (
@@ -73,7 +75,7 @@ class Assistant:
         self._snapshot: IndexSnapshot | None = None
         self._retriever: HybridRetriever | None = None
         self._token: tuple[object, ...] | None = None
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors: LRUCache[str, np.ndarray] = LRUCache(self.settings.retrieval.query_cache)
         self._llm: Any = _UNSET if llm is None else llm
 
     # -- index ------------------------------------------------------------------------------
@@ -132,28 +134,28 @@ class Assistant:
         """The question's vector; recent ones are kept, as chat and evals repeat questions."""
         with self._lock:
             cached = self._vectors.get(text)
-            if cached is not None:
-                self._vectors.move_to_end(text)
-                return cached
+        if cached is not None:
+            return cached
         vector = self.embedder.embed_query(text)
-        limit = self.settings.retrieval.query_cache
-        with self._lock:
-            if limit:
+        if self._vectors.maxsize:  # 0 keeps none (the cache would refuse the item)
+            with self._lock:
                 self._vectors[text] = vector
-            while len(self._vectors) > limit:
-                self._vectors.popitem(last=False)
         return vector
 
-    def query(self, question: str | Query) -> Query:
-        """A question as the answering layers take it; InputError when empty or too long."""
+    def query(self, question: str | Query, scope: Scope | None = None) -> Query:
+        """A question as the answering layers take it; InputError when empty or too long.
+        `scope`, when given, replaces the scope a `Query` carries."""
         if isinstance(question, Query):
-            return Query(self.clean(question.text), question.borrowed, question.avoid)
-        return Query(self.clean(question))
+            scope = question.scope if scope is None else scope
+            return Query(self.clean(question.text), question.borrowed, question.avoid, scope)
+        return Query(self.clean(question), scope=scope or Scope())
 
-    def search(self, question: str | Query, k: int | None = None) -> Search:
+    def search(
+        self, question: str | Query, k: int | None = None, scope: Scope | None = None
+    ) -> Search:
         """Retrieve, then rerank by the best sentence of each passage: the passages that best
-        match a question, best first, with every sentence scored."""
-        query = self.query(question)
+        match a question, best first, with every sentence scored (within `scope`)."""
+        query = self.query(question, scope)
         _, retriever = self._current()
         return run_search(query, retriever, self.embed_query, self.settings, k)
 
@@ -166,37 +168,43 @@ class Assistant:
         """The passages that best match a question, best first."""
         return self.search(question, k).passages
 
-    def ask(self, question: str | Query, k: int | None = None, strict: bool = False) -> Answer:
+    def ask(
+        self,
+        question: str | Query,
+        k: int | None = None,
+        strict: bool = False,
+        scope: Scope | None = None,
+    ) -> Answer:
         """A short answer whose every sentence cites the passage it came from, or an abstention.
 
         A `Query` carries what a follow-up borrowed from earlier turns and the sentences to
         rank lower (see ChatSession). `strict` drops, rather than marks, generated sentences
-        the sources do not support."""
+        the sources do not support. `scope` limits the documents answered from (InputError
+        for an id or kind the index does not know)."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, k, strict):
+        for event in self.ask_stream(question, k, strict, scope):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
     def ask_stream(
-        self, question: str | Query, k: int | None = None, strict: bool = False
+        self,
+        question: str | Query,
+        k: int | None = None,
+        strict: bool = False,
+        scope: Scope | None = None,
     ) -> Iterator[str | Answer]:
         """Like `ask`, but yields the model's text as it is generated (LLM mode), then the
         verified Answer, which always comes last."""
         started = time.perf_counter()
-        found = self.search(question, k)
+        found = self.search(question, k, scope)
         snapshot = found.retriever.snapshot
         docs = snapshot.docs
         t0 = time.perf_counter()
 
         def extractive(note: str = "") -> Answer:
-            answer = ExtractiveAnswerer(
-                self.settings.answer,
-                load_model() if self.settings.answer.use_model else None,
-                found.retriever.lexical.idf,
-                found.context_terms,
-            ).answer(found.query, found.candidates, found.passages, docs)
+            answer = self._extract(found)
             answer.note = note
             return answer
 
@@ -233,6 +241,7 @@ class Assistant:
                 else:
                     yield event
         self._list_cited(answer, found)
+        self._scope(answer, found)
         attach_notes(answer, docs, self.settings.corpus_dir)  # corpus/NOTES.md on citations
         t1 = time.perf_counter()
         answer.timings_ms = {
@@ -242,6 +251,29 @@ class Assistant:
             "total": round((t1 - started) * 1000, 2),
         }
         yield answer
+
+    def _extract(self, found: Search) -> Answer:
+        """The extractive answer to a search: the sentence the answer model picks, or none."""
+        return ExtractiveAnswerer(
+            self.settings.answer,
+            load_model() if self.settings.answer.use_model else None,
+            found.retriever.lexical.idf,
+            found.context_terms,
+        ).answer(found.query, found.candidates, found.passages, found.retriever.snapshot.docs)
+
+    def _scope(self, answer: Answer, found: Search) -> None:
+        """A scoped answer records its scope; when the chosen documents do not say, it says
+        so and names the passage outside them that an unscoped answer would cite."""
+        scope = answer.scope = found.query.scope
+        if scope and answer.abstained:
+            kinds = {i: d.meta.kind for i, d in found.retriever.snapshot.docs.items()}
+            query = replace(found.query, scope=Scope())
+            wider = run_search(query, found.retriever, self.embed_query, self.settings)
+            outside = self._extract(wider)
+            cited = [c for c in outside.citations if c.doc_id not in scope.doc_ids(kinds)]
+            if cited and not outside.abstained:
+                answer.lead = Lead(cited[0].passage_id, cited[0].doc_id, cited[0].title)
+            answer.text = scoped_no_answer(answer.lead)
 
     @staticmethod
     def _list_cited(answer: Answer, found: Search) -> None:

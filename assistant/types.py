@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import bisect
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from assistant.scope import Lead, Scope
+from assistant.strength import strength_label
+
+T = TypeVar("T")
+
+
+@cache
+def _adapter(cls: type[T]) -> TypeAdapter[T]:
+    """pydantic's reader and writer for one of these dataclasses, built on first use (about
+    2 ms each, kept off every command's start)."""
+    return TypeAdapter(cls)
 
 
 @dataclass(frozen=True)
@@ -14,11 +30,13 @@ class Query:
     own); `borrowed` holds the terms a follow-up took from earlier turns, which retrieval
     searches for but which are not the user's words (what kind of fact is asked, and which
     names, comes from `text` alone); `avoid` holds (passage id, start offset) of sentences the
-    previous turn already quoted, which rank lower."""
+    previous turn already quoted, which rank lower; `scope` limits the documents it is
+    answered from."""
 
     text: str
     borrowed: tuple[str, ...] = ()
     avoid: frozenset[tuple[str, int]] = frozenset()
+    scope: Scope = field(default_factory=Scope)
 
     @property
     def standalone(self) -> str:
@@ -45,15 +63,13 @@ class DocumentMeta:
     current_to: str = ""  # "YYYY-MM" or "YYYY-MM-DD": how recent the document's facts are
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["references"] = list(self.references)
-        return data
+        return _adapter(DocumentMeta).dump_python(self, mode="json")  # references: a list
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DocumentMeta:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["references"] = tuple(known.get("references") or ())
-        return cls(**known)
+        """Unknown keys are ignored; missing or null references are none."""
+        references = data.get("references") or ()
+        return _adapter(DocumentMeta).validate_python({**data, "references": references})
 
     @property
     def byline(self) -> str:
@@ -79,6 +95,7 @@ class ExtractedText:
     title: str | None
     headings: tuple[Heading, ...] = ()
     warnings: tuple[str, ...] = ()
+    pages: tuple[int, ...] = ()  # a PDF's page starts: the offset where each page's text begins
 
 
 @dataclass(frozen=True)
@@ -98,22 +115,11 @@ class Passage:
         return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["sentences"] = [list(s) for s in self.sentences]
-        return data
+        return _adapter(Passage).dump_python(self, mode="json")  # sentences: lists of two
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Passage:
-        return cls(
-            id=data["id"],
-            doc_id=data["doc_id"],
-            start=data["start"],
-            end=data["end"],
-            text=data["text"],
-            section=data.get("section", ""),
-            ordinal=data.get("ordinal", 0),
-            sentences=tuple((int(s), int(e)) for s, e in data["sentences"]),
-        )
+        return _adapter(Passage).validate_python({"section": "", "ordinal": 0, **data})
 
 
 @dataclass
@@ -189,16 +195,18 @@ class Citation:
     passage_end: int
     current_to: str | None = None  # the cited document's "current to" date
     note: CitationNote | None = None  # a source that qualifies the cited sentence
+    page: int | None = None  # the PDF page (from 1) where the cited sentence starts
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = _adapter(Citation).dump_python(self)
+        if self.page is None:
+            del data["page"]  # only a PDF's citations have one
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Citation:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        note = known.get("note")
-        known["note"] = CitationNote(**note) if isinstance(note, dict) else None
-        return cls(**known)
+        """Unknown keys are ignored; `note` is read back as a CitationNote."""
+        return _adapter(Citation).validate_python(data)
 
 
 @dataclass(frozen=True)
@@ -215,7 +223,7 @@ class ShortAnswer:
     kind: str  # "money", "figure", "date", "name" or "term"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _adapter(ShortAnswer).dump_python(self)
 
 
 @dataclass
@@ -228,7 +236,7 @@ class AnswerSentence:
     supported: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _adapter(AnswerSentence).dump_python(self)
 
 
 @dataclass
@@ -247,6 +255,14 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     short_answer: ShortAnswer | None = None
     confidence: float | None = None  # the answer model's probability that the quote answers
+    scope: Scope = field(default_factory=Scope)  # the documents it was answered from
+    lead: Lead | None = None  # where to look outside the scope when the scope does not say
+    strength: float | None = None  # `confidence` calibrated (assistant/strength.py)
+
+    @property
+    def strength_label(self) -> str | None:
+        """The word for `strength`: strong, moderate or weak; None without a strength."""
+        return strength_label(self.strength)
 
     def citation(self, n: int) -> Citation | None:
         return next((c for c in self.citations if c.n == n), None)
@@ -262,9 +278,12 @@ class Answer:
             "mode": self.mode,
             "short_answer": self.short_answer.to_dict() if self.short_answer else None,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "strength": None if self.strength is None else round(self.strength, 4),
+            "strength_label": self.strength_label,
         }
         if self.note:
             data["note"] = self.note
+        data.update({k: v.to_dict() for k, v in (("scope", self.scope), ("lead", self.lead)) if v})
         if self.standalone_question and self.standalone_question != self.question:
             data["standalone_question"] = self.standalone_question
         if include_passages:
@@ -279,13 +298,20 @@ class Answer:
             question=data["question"],
             text=data["answer"],
             abstained=data["abstained"],
-            sentences=[AnswerSentence(**s) for s in data.get("sentences", [])],
+            sentences=[
+                _adapter(AnswerSentence).validate_python(s) for s in data.get("sentences", [])
+            ],
             citations=[Citation.from_dict(c) for c in data.get("citations", [])],
             note=data.get("note", ""),
             mode=data.get("mode", "extractive"),
             standalone_question=data.get("standalone_question"),
-            short_answer=ShortAnswer(**data["short_answer"]) if data.get("short_answer") else None,
+            short_answer=_adapter(ShortAnswer).validate_python(data["short_answer"])
+            if data.get("short_answer")
+            else None,
             confidence=data.get("confidence"),
+            strength=data.get("strength"),
+            scope=Scope.from_dict(data.get("scope")),
+            lead=Lead.from_dict(data["lead"]) if data.get("lead") else None,
         )
 
 
@@ -334,10 +360,15 @@ class StoredDocument:
     text: str
     content_hash: str
     passage_ids: list[str] = field(default_factory=list)
+    pages: tuple[int, ...] = ()  # a PDF's page starts (ExtractedText.pages); () otherwise
 
     @property
     def id(self) -> str:
         return self.meta.id
+
+    def page(self, offset: int) -> int | None:
+        """The PDF page (from 1) that holds the character at `offset`; None if not a PDF."""
+        return bisect.bisect_right(self.pages, offset) if self.pages else None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import Assistant, InputError
-from evals import report
+from evals import calibration, report
 from evals.gold import DEFAULT_GOLD, SPLITS, GoldItem, load_items
 from evals.metrics import LOWER_IS_BETTER, METRICS, ItemResult, bootstrap_ci, by_tag, summarize
 from evals.runner import run_assistant
@@ -190,6 +190,10 @@ def run_eval(
         }
         if split == "all" and source is None:
             summary["splits"] = split_summaries(results)
+        strength = calibration.summarize_strength(results, split == "all" and source is None)
+        if strength is not None:
+            summary["ece"] = strength["ece"]  # of the answers' strength, evals/calibration.py
+            summary["strength"] = strength
         if mode == "llm":
             with _bar(progress, len(items), "Answering questions (extractive)") as bar:
                 plain = run_assistant(extractive, items, bar.update)
@@ -243,10 +247,15 @@ def run_eval(
         report.write_items(tmp / "items.jsonl", results)
         report.plot_metrics(tmp / "metrics.png", summary)
         report.plot_tags(tmp / "tags.png", summary["by_tag"])
+        if "strength" in summary:
+            calibration.plot_reliability(tmp / "reliability.png", summary["strength"])
         if "compare" in summary:
             report.plot_compare(tmp / "compare.png", summary, summary["compare"]["previous"])
         report.write_summary(tmp, summary)
-        (tmp / "report.md").write_text(report.markdown(summary, results), encoding="utf-8")
+        text = report.markdown(summary, results)
+        if "strength" in summary:
+            text += calibration.markdown(summary["strength"])
+        (tmp / "report.md").write_text(text, encoding="utf-8")
         folder = out_root / name
         os.replace(tmp, folder)
     except BaseException:

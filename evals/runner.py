@@ -112,6 +112,7 @@ def run_assistant(
             standalone=standalone if standalone != item.question else None,
             short_answer=short,
             short_capable=capable,
+            strength=answer.strength,
         )
         result.scores = score_item(result, totals[item.id])
         results.append(result)

@@ -16,6 +16,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "assistant.errors",
         "assistant.faults",
+        "assistant.scope",
+        "assistant.strength",
         "assistant.types",
         "assistant.text",
         "assistant.config",
@@ -59,6 +61,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "evals.gold",
         "evals.metrics",
         "evals.report",
+        "evals.calibration",
         "evals.runner",
         "evals.baseline",
         "evals.baseline_cli",
@@ -68,14 +71,20 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "evals.scaling",
         "evals.bench",
         "evals.train_answer_model",
+        "evals.calibrate_strength",
         "evals.commands",
+        "evals.load_openai",
     ),
     (
         "ui",
+        "ui.files",
         "ui.markup",
         "ui.inputs",
         "ui.admission",
+        "ui.sessions",
         "ui.handlers",
+        "ui.openai_wire",
+        "ui.openai_api",
         "ui.app",
         "ui.command",
         "ui.mcp_schema",
@@ -180,7 +189,13 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 # What the apps may import besides the names `assistant` exports: the command line's helpers
 # (to register their commands) and, for the answer model's training, its features and chooser.
-APP_MODULES = {"assistant", "assistant.cli.context", "assistant.answer", "assistant.answer_model"}
+APP_MODULES = {
+    "assistant",
+    "assistant.cli.context",
+    "assistant.answer",
+    "assistant.answer_model",
+    "assistant.strength",
+}
 
 
 def test_the_apps_use_the_public_surface() -> None:

@@ -18,9 +18,12 @@ from ui import markup
 
 # The app's messages, also read from here by the tests that drive the server.
 from ui.admission import BUSY as BUSY
+from ui.files import PdfFiles
 from ui.handlers import EVAL_RUNNING as EVAL_RUNNING
 from ui.handlers import Handlers
 from ui.inputs import MAX_MESSAGE
+from ui.openai_api import OpenAIApi
+from ui.sessions import STORAGE_KEY
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLES = [
@@ -47,8 +50,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         font_mono=["ui-monospace", "SFMono-Regular", "monospace"],
     )
     sources = assistant.sources()
+    doc_titles = [(s.document.id, handlers.titles[s.document.id]) for s in sources]
     with gr.Blocks(title="Cited answers", analytics_enabled=False) as app:
         session_state = gr.State(None)
+        # The key of this browser's conversation, kept on the server (ui.sessions).
+        browser_key = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=handlers.store.secret())
         gr.HTML(
             '<div class="app-head"><h1>Ask the article and its sources</h1>'
             f"<p>Every sentence of an answer cites the passage it comes from. {len(sources)} documents: "
@@ -61,6 +67,22 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=360):
+                        # The scope: the documents the conversation is answered from.
+                        with gr.Row(equal_height=True):
+                            scope_docs = gr.Dropdown(
+                                choices=[(markup.short_title(t, 70), i) for i, t in doc_titles],
+                                multiselect=True,
+                                label="Answer from these documents (none chosen: all)",
+                                elem_id="scope-docs",
+                                scale=4,
+                            )
+                            scope_kinds = gr.CheckboxGroup(
+                                choices=[("The article", "article"), ("Sources", "source")],
+                                label="…and every document of a kind",
+                                elem_id="scope-kinds",
+                                scale=2,
+                            )
+                        scope_status = gr.HTML(elem_id="scope-status")
                         chatbot = gr.Chatbot(
                             label="Conversation",
                             show_label=False,
@@ -150,13 +172,40 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         # value that respond() ignores (see WebSession).
         client_history = gr.JSON(visible=False)
         chat_inputs = [box, client_history, session_state]
-        box.submit(respond, chat_inputs, outputs, api_name="ask", preprocess=False)
-        send.click(respond, chat_inputs, outputs, api_visibility="private", preprocess=False)
+        # After each of these the browser keeps the conversation's key (new or forked).
+        remember = handlers.remember
+        box.submit(respond, chat_inputs, outputs, api_name="ask", preprocess=False).then(
+            remember, session_state, browser_key, api_visibility="private"
+        )
+        send.click(respond, chat_inputs, outputs, api_visibility="private", preprocess=False).then(
+            remember, session_state, browser_key, api_visibility="private"
+        )
         new.click(
             handlers.new_conversation,
             [session_state],
             [chatbot, sources_html, session_state],
             api_name="new_conversation",
+        ).then(remember, session_state, browser_key, api_visibility="private")
+        # The picker scopes the conversation kept in the session state (its follow-ups too).
+        for picker in (scope_docs, scope_kinds):
+            picker.change(
+                handlers.set_scope,
+                [scope_docs, scope_kinds, session_state],
+                [scope_status, session_state],
+                api_visibility="private",
+                preprocess=False,
+            )
+        # A reload, or a restart of the server, brings the browser's conversation back.
+        app.load(
+            handlers.restore,
+            browser_key,
+            [chatbot, sources_html, session_state, browser_key],
+            api_visibility="private",
+        ).then(  # the picker shows the scope of the conversation brought back
+            handlers.shown_scope,
+            session_state,
+            [scope_docs, scope_kinds, scope_status],
+            api_visibility="private",
         )
         download.click(handlers.export, [session_state], download, api_name="export")
         # Lookups read their raw input (preprocess=False) and check it themselves, so that a
@@ -191,6 +240,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         gr.api(handlers.answer_json, api_name="answer")
         pid.submit(show_passage, pid, context_view, api_visibility="private", preprocess=False)
     app.assistant_theme = theme  # type: ignore[attr-defined]
+    app.assistant_admission = handlers.admission  # type: ignore[attr-defined]
     return app
 
 
@@ -216,7 +266,8 @@ def launch(
     queue_size: int = 512,
     block: bool = True,
 ) -> tuple[gr.Blocks, str]:
-    """Start the server; returns the app and its local URL."""
+    """Start the server, with the OpenAI-compatible API under /v1; returns the app and its
+    local URL."""
     if concurrency is not None:
         assistant.settings.web.workers = concurrency
     app = build_app(assistant)
@@ -239,6 +290,16 @@ def launch(
         head_paths=[ASSETS / "head.html", ASSETS / "notes.html"],
         footer_links=[],
         max_file_size="1mb",
+        # The /v1 routes take the chat's slots; they check a bearer key, not the login.
+        app_kwargs={
+            "routes": OpenAIApi(
+                assistant,
+                app.assistant_admission,  # type: ignore[attr-defined]
+                login=auth is not None,
+            ).routes()
+            # The corpus PDFs that citations link to, by document id, behind the login.
+            + PdfFiles(assistant, login=auth is not None).routes()
+        },
         # Only the evaluation reports are served from disk; never the index or the corpus.
         allowed_paths=[str(Path(assistant.settings.eval_dir).resolve())],
         ssr_mode=False,

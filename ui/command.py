@@ -26,7 +26,8 @@ def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> 
     """Start the web app: chat with cited answers, browse the sources, look up citations.
 
     \b
-    Set ASSISTANT_AUTH=user:password to require a login.
+    Set ASSISTANT_AUTH=user:password to require a login. The same server answers
+    OpenAI's chat-completions API under /v1; set ASSISTANT_API_KEY to require a bearer key.
     Examples:
       assistant serve
       assistant serve --port 8080
@@ -48,6 +49,7 @@ def serve(ctx: click.Context, host: str, port: int, concurrency: int | None) -> 
     click.echo(
         f"Serving on {url.rstrip('/')}  (Ctrl-C to stop)" + ("  login required" if auth else "")
     )
+    click.echo(f"OpenAI-compatible API at {url.rstrip('/')}/v1")
     # The first question should not wait for the encoder to load; a failure here shows
     # again, with its message, when a question is asked.
     threading.Thread(target=quietly, args=(assistant.warm_up,), daemon=True).start()

@@ -16,10 +16,11 @@ from typing import Any
 
 import gradio as gr
 
-from assistant import Answer, Assistant, AssistantError, ChatSession, InputError
+from assistant import Answer, Assistant, AssistantError, ChatSession, InputError, Scope
 from ui import markup
 from ui.admission import BUSY, Admission
 from ui.inputs import MAX_ID, as_id, as_text, kind_of
+from ui.sessions import SessionStore, as_key, chat_messages, new_key, user_message
 
 Message = dict[str, str]
 EVAL_RUNNING = "An evaluation is already running; its report appears here when it finishes."
@@ -34,6 +35,10 @@ class WebSession:
 
     chat: ChatSession
     messages: list[Message] = field(default_factory=list)
+    # A browser's conversation is kept on disk under `key` (ui.sessions), at `revision`;
+    # an API client's has no key and lives only as long as its connection.
+    key: str | None = None
+    revision: int = 0
 
 
 class Handlers:
@@ -46,6 +51,8 @@ class Handlers:
         self.admission = Admission(settings.web.workers, settings.web.waiting, settings.web.wait_s)
         self._evaluation = threading.Lock()
         self.titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
+        self.kinds = {s.document.id: s.document.meta.kind for s in assistant.sources()}
+        self.store = SessionStore.for_settings(settings)
 
     def panel(self, session: ChatSession) -> str:
         """The sources panel beside the chat: every passage the conversation has cited."""
@@ -65,8 +72,7 @@ class Handlers:
         if not text:
             yield list(history), self.panel(session), "", state
             return
-        shown = text if len(text) <= 300 else text[:300] + "…"
-        history.append({"role": "user", "content": markup.esc(shown)})
+        history.append(user_message(text))
         history.append(
             {"role": "assistant", "content": '<span class="thinking">Searching the sources…</span>'}
         )
@@ -76,8 +82,11 @@ class Handlers:
                 history[-1] = {"role": "assistant", "content": markup.error_html(BUSY)}
                 yield list(history), self.panel(session), text, state
                 return
+            turns = len(session.turns)
             for shown_history, shown_panel, box_text in self._answer(session, text, history):
                 yield list(shown_history), shown_panel, box_text, state
+            if len(session.turns) > turns and state.key is not None:
+                state.key, state.revision = self.store.save(state.key, session, state.revision)
 
     def _answer(
         self, session: ChatSession, text: str, history: list[Message]
@@ -117,8 +126,53 @@ class Handlers:
         yield history, self.panel(session), ""
 
     def new_conversation(self, state: WebSession | None) -> tuple[list[Message], str, WebSession]:
-        fresh = WebSession(ChatSession(self.assistant))
+        kept = state is not None and state.key is not None  # a browser's: kept, under a new key
+        fresh = WebSession(ChatSession(self.assistant), key=new_key() if kept else None)
+        if state is not None:  # the picker still shows the scope: the new conversation keeps it
+            fresh.chat.scope = state.chat.scope
         return [], self.panel(fresh.chat), fresh
+
+    def set_scope(
+        self, docs: object, kinds: object, state: WebSession | None
+    ) -> tuple[str, WebSession]:
+        """The picker's documents and kinds become the conversation's scope: the next turn
+        and every follow-up are answered from them (none chosen: from every document)."""
+        state = state or WebSession(ChatSession(self.assistant))
+        try:
+            scope = Scope.from_dict({"docs": docs, "kinds": kinds})
+            chosen = scope.resolve(self.kinds)
+        except InputError as exc:
+            return markup.error_html(f"{exc.message} {exc.hint or ''}".strip()), state
+        state.chat.scope = scope
+        return _scope_html(chosen, self.titles), state
+
+    def shown_scope(self, state: WebSession | None) -> tuple[list[str], list[str], str]:
+        """What the picker shows for a conversation: its documents, its kinds, the line."""
+        scope = state.chat.scope if state is not None else Scope()
+        try:
+            chosen = scope.resolve(self.kinds)
+        except InputError:  # a document removed from the index since: all of them, then
+            scope = Scope()
+            chosen = None
+            if state is not None:
+                state.chat.scope = scope
+        return sorted(scope.docs), sorted(scope.kinds), _scope_html(chosen, self.titles)
+
+    def restore(self, value: object) -> tuple[list[Message], str, WebSession, str]:
+        """On page load: the conversation under the key the browser keeps, or a fresh one
+        (and a new key, when what the browser holds is not a key)."""
+        key = as_key(value) or new_key()
+        stored = self.store.load(self.assistant, key)
+        if stored is None:
+            state = WebSession(ChatSession(self.assistant), key=key)
+        else:
+            messages = chat_messages(stored.chat.turns)
+            state = WebSession(stored.chat, messages, key=key, revision=stored.revision)
+        return list(state.messages), self.panel(state.chat), state, key
+
+    def remember(self, state: WebSession | None) -> Any:
+        """The key for the browser to keep: it changes on a new conversation or a fork."""
+        return state.key if state is not None and state.key is not None else gr.skip()
 
     def export(self, state: WebSession | None) -> str | None:
         session = state.chat if state is not None else None
@@ -130,14 +184,18 @@ class Handlers:
         path.write_text(session.export_markdown(), encoding="utf-8")
         return str(path)
 
-    def answer_json(self, question: str) -> dict[str, Any]:
-        """One stateless question, answered as `assistant ask --json` prints it."""
+    def answer_json(
+        self, question: str, docs: list[str] | None = None, kinds: list[str] | None = None
+    ) -> dict[str, Any]:
+        """One stateless question, answered as `assistant ask --json` prints it; `docs` and
+        `kinds` keep it to those documents."""
         question = as_text(question, "The question")
         with self.admission.slot() as admitted:
             if not admitted:
                 return {"error": BUSY, "busy": True}
             try:
-                return self.assistant.ask(question).to_dict()
+                scope = Scope.from_dict({"docs": docs, "kinds": kinds})
+                return self.assistant.ask(question, scope=scope).to_dict()
             except AssistantError as exc:
                 return {"error": exc.message, "hint": exc.hint}
 
@@ -253,6 +311,18 @@ class Handlers:
         except AssistantError as exc:
             return markup.error_html(exc.message), None, None, ""
         return _report_view(run.folder)
+
+
+def _scope_html(chosen: frozenset[str] | None, titles: dict[str, str]) -> str:
+    """The line under the picker: which documents the conversation answers from."""
+    if chosen is None:
+        return '<div class="scope-status">Answering from every document.</div>'
+    names = ", ".join(markup.esc(titles.get(d, d)) for d in sorted(chosen))
+    n = len(chosen)
+    return (
+        f'<div class="scope-status">Answering from {n} document{"s" if n != 1 else ""}: '
+        f"{names}</div>"
+    )
 
 
 def _passage_texts(assistant: Assistant, session: ChatSession) -> dict[str, tuple[str, int]]:

@@ -17,6 +17,7 @@ from assistant import (
     SupportResult,
     Turn,
 )
+from ui.files import pdf_href
 
 # Characters that Markdown or HTML would interpret, as numeric entities.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`[]()*_#|~!\\{}=:"}
@@ -91,7 +92,19 @@ def answer_html(answer: Answer, turn: int, sentences: int | None = None) -> str:
             f'<a class="cite" href="#{anchor(turn, c.n)}">[{c.n}]</a> {esc(short_title(c.title))}'
         )
     refs = f'<div class="refs">{" · ".join(titles)}</div>' if titles else ""
-    return f'<div class="answer">{body}</div>{refs}'
+    return f'<div class="answer">{body}</div>{strength_html(answer)}{refs}'
+
+
+def strength_html(answer: Answer) -> str:
+    """The answer's strength as a word, with the calibrated probability on hover."""
+    label = answer.strength_label
+    if label is None or answer.strength is None:
+        return ""
+    hint = f"{answer.strength:.2f}: the calibrated probability that this answer is right"
+    return (
+        f'<div class="strength-line">Strength: <span class="strength strength-{label}" '
+        f'title="{esc(hint)}">{label}</span></div>'
+    )
 
 
 def short_title(title: str, limit: int = 60) -> str:
@@ -123,6 +136,8 @@ def citation_card(
     if c.current_to:
         meta.append(f'<span class="current-to">current to {esc(c.current_to)}</span>')
     tail = [f"<code>{esc(c.passage_id)}</code>", f"characters {c.start}–{c.end}"]
+    if c.page:  # a PDF: open the file itself at the cited page
+        tail.append(pdf_link(c.doc_id, c.page))
     if c.url:
         tail.append(link(c.url, "open source"))
     return (
@@ -130,6 +145,15 @@ def citation_card(
         f'<div class="card-head"><span class="num">[{c.n}]</span> {" ".join(meta)}</div>'
         f'<div class="passage">{body}</div>{note_html(c)}'
         f'<div class="card-foot">{" · ".join(tail)}</div></div>'
+    )
+
+
+def pdf_link(doc_id: str, page: int) -> str:
+    """The "p. N" link that opens a PDF document of the index at that page."""
+    href = html.escape(pdf_href(doc_id, page), quote=True)
+    return (
+        f'<a class="pdf-page" href="{href}" target="_blank" rel="noopener noreferrer" '
+        f'title="Open the PDF at this page">p. {page}</a>'
     )
 
 
@@ -151,8 +175,36 @@ def note_html(c: Citation) -> str:
     )
 
 
+STALE = "This source changed since the answer was given"
+
+
+def quote_in_place(c: Citation, passage_text: str, passage_start: int) -> bool:
+    """Whether the cited sentence still sits at its offsets: the passage the index holds now
+    (its text, and where it starts in its document) has the quote at [c.start:c.end]."""
+    s, e = c.start - passage_start, c.end - passage_start
+    return 0 <= s <= e <= len(passage_text) and passage_text[s:e] == c.quote
+
+
+def stale_card(c: Citation, turn: int) -> str:
+    """A citation whose passage is gone or has moved since the answer (the document was
+    edited and indexed again): what the answer quoted then, said to be so, with nothing
+    highlighted in a text that may now say something else."""
+    meta = [kind_badge(c.kind), f'<span class="title">{esc(c.title)}</span>']
+    tail = ["as quoted when the answer was given", f"<code>{esc(c.passage_id)}</code>"]
+    if c.url:
+        tail.append(link(c.url, "open source"))
+    return (
+        f'<div class="card card-stale" id="{anchor(turn, c.n)}">'
+        f'<div class="card-head"><span class="num">[{c.n}]</span> {" ".join(meta)}</div>'
+        f'<div class="stale-note">{STALE}.</div>'
+        f'<blockquote class="stale-quote">{esc(c.quote)}</blockquote>'
+        f'<div class="card-foot">{" · ".join(tail)}</div></div>'
+    )
+
+
 def sources_panel(turns: list[Turn], passage_texts: dict[str, tuple[str, int]]) -> str:
-    """Every turn's citations, the latest turn first."""
+    """Every turn's citations, the latest turn first; a citation whose quote is no longer
+    where it was in the index (`passage_texts`: id -> text and start) is marked stale."""
     if not turns:
         return '<div class="panel-empty">Sources of each answer appear here. Click a marker such as [1] in an answer to jump to its passage.</div>'
     blocks = []
@@ -160,12 +212,18 @@ def sources_panel(turns: list[Turn], passage_texts: dict[str, tuple[str, int]]) 
         turn = turns[i]
         cards = []
         for c in turn.answer.citations:
-            text, start = passage_texts.get(c.passage_id, (c.quote, c.start))
-            cards.append(citation_card(c, i, text, start, turn.answer.short_answer))
+            found = passage_texts.get(c.passage_id)
+            if found is None or not quote_in_place(c, *found):
+                cards.append(stale_card(c, i))
+                continue
+            cards.append(citation_card(c, i, *found, turn.answer.short_answer))
         if not cards:
-            cards.append(
-                '<div class="panel-none">No citation: the sources do not answer this.</div>'
+            said = (
+                "the chosen documents do not say"
+                if turn.answer.scope
+                else "the sources do not answer this"
             )
+            cards.append(f'<div class="panel-none">No citation: {said}.</div>')
         blocks.append(
             f'<div class="turn"><div class="turn-q">{i + 1}. {esc(turn.question)}</div>{"".join(cards)}</div>'
         )
@@ -270,6 +328,9 @@ def context_html(ctx: PassageContext) -> str:
         f'<span class="ctx">{esc(ctx.after)}{"…" if p.end + len(ctx.after) < len(ctx.document.text) else ""}</span>'
     )
     foot = f"<code>{esc(p.id)}</code> · characters {p.start}–{p.end}"
+    page = ctx.document.page(p.start)
+    if page:
+        foot += " · " + pdf_link(meta.id, page)
     if meta.url:
         foot += " · " + link(meta.url, "open source")
     return f'<div class="card">{head}<div class="passage">{body}</div><div class="card-foot">{foot}</div></div>'

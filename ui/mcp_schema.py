@@ -44,6 +44,9 @@ class CitationOut(_Open):
     passage_end: int
     current_to: str | None = None
     note: NoteOut | None = None
+    page: int | None = Field(
+        None, exclude_if=_absent, description="The PDF page (from 1); only for PDFs."
+    )
 
 
 class ShortAnswerOut(_Open):
@@ -99,6 +102,10 @@ class AskResult(_Open):
     mode: str = Field(description='"extractive" or "llm".')
     short_answer: ShortAnswerOut | None
     confidence: float | None
+    strength: float | None = Field(
+        None, description="Calibrated probability that the answer is right; null if abstained."
+    )
+    strength_label: str | None = Field(None, description='"strong", "moderate" or "weak".')
     note: str | None = Field(None, exclude_if=_absent)
     standalone_question: str | None = Field(
         None,
@@ -179,6 +186,7 @@ class ShowResult(_Open):
     section: str
     ordinal: int
     sentences: list[list[int]] = Field(description="Document offsets of each sentence.")
+    page: int | None = Field(None, description="The PDF page (from 1) it starts on; null else.")
     document: DocumentOut
     before: str = Field(description="The document's text just before the passage.")
     after: str = Field(description="The document's text just after the passage.")

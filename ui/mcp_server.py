@@ -208,6 +208,7 @@ def build_server(assistant: Assistant) -> MCPServer:
         return ShowResult.model_validate(
             {
                 **found.passage.to_dict(),
+                "page": found.document.page(found.passage.start),  # a PDF's page; null otherwise
                 "document": found.document.meta.to_dict(),
                 "before": found.before,
                 "after": found.after,

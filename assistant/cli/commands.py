@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from assistant.cli.context import emit_json, get_assistant, print_index_report, progress_bar, ready
 from assistant.errors import InputError
+from assistant.scope import KINDS, Scope
+
+if TYPE_CHECKING:
+    from assistant.service import Assistant
 
 
 @click.command()
@@ -44,6 +50,31 @@ def index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
         print_index_report(report)
 
 
+def scope_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--doc and --kind: the documents a command answers from."""
+    command = click.option(
+        "--kind",
+        "kinds",
+        multiple=True,
+        type=click.Choice(KINDS, case_sensitive=False),
+        help="Answer from every document of this kind (repeatable).",
+    )(command)
+    return click.option(
+        "--doc",
+        "docs",
+        multiple=True,
+        metavar="ID",
+        help="Answer from this document (repeatable; `assistant sources` lists the ids).",
+    )(command)
+
+
+def chosen_scope(assistant: Assistant, docs: tuple[str, ...], kinds: tuple[str, ...]) -> Scope:
+    """The scope the options name; InputError (exit 2) naming the valid ids if one is unknown."""
+    scope = Scope.of(docs, kinds)
+    scope.resolve({s.document.id: s.document.meta.kind for s in assistant.sources()})
+    return scope
+
+
 @click.command()
 @click.argument("question")
 @click.option(
@@ -61,16 +92,27 @@ def index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
     is_flag=True,
     help="With a model: drop sentences the sources do not support (default: mark them).",
 )
+@scope_options
 @click.pass_context
-def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None, strict: bool) -> None:
+def ask(
+    ctx: click.Context,
+    question: str,
+    as_json: bool,
+    top_k: int | None,
+    strict: bool,
+    docs: tuple[str, ...],
+    kinds: tuple[str, ...],
+) -> None:
     """Answer QUESTION from the corpus, citing the source of every sentence.
 
     \b
     With a language model configured (--llm), the answer streams as it is written and is then
-    checked sentence by sentence against the passages it cites.
+    checked sentence by sentence against the passages it cites. --doc and --kind keep the
+    answer to the chosen documents.
     Examples:
       assistant ask "Which treaties ceded territory to the Russian Empire?"
       assistant ask "What share of Russia's imports comes from China?" --json -k 8
+      assistant ask "Which currencies settle the trade?" --doc russia-china-trade --kind article
       assistant --llm llama-cpp --llm-path model.gguf ask "What is the Middle Corridor?" --strict
     """
     from assistant.cli.terminal import answer_text
@@ -78,9 +120,10 @@ def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None, str
 
     get_assistant(ctx).clean(question)  # reject bad input before any index work
     assistant = ready(ctx)
+    scope = chosen_scope(assistant, docs, kinds)
     answer: Answer | None = None
     streamed = False
-    for event in assistant.ask_stream(question, k=top_k, strict=strict):
+    for event in assistant.ask_stream(question, k=top_k, strict=strict, scope=scope):
         if isinstance(event, Answer):
             answer = event
         elif not as_json and sys.stdout.isatty():
@@ -97,9 +140,11 @@ def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None, str
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print each answer as one JSON line.")
+@scope_options
 @click.pass_context
-def chat(ctx: click.Context, as_json: bool) -> None:
+def chat(ctx: click.Context, as_json: bool, docs: tuple[str, ...], kinds: tuple[str, ...]) -> None:
     """Talk with the assistant in the terminal; follow-up questions use the conversation.
+    --doc and --kind keep every answer of the conversation to the chosen documents.
 
     \b
     Commands inside the chat:
@@ -112,10 +157,13 @@ def chat(ctx: click.Context, as_json: bool) -> None:
     from assistant.cli.terminal import answer_text, sources_text
 
     assistant = ready(ctx)
-    session = ChatSession(assistant)
+    session = ChatSession(assistant, scope=chosen_scope(assistant, docs, kinds))
     interactive = sys.stdin.isatty()
     if interactive:
         click.echo("Ask about the article and its sources. /help for commands, Ctrl-D to leave.")
+        if session.scope:
+            chosen = [*sorted(session.scope.docs), *sorted(session.scope.kinds)]
+            click.echo(f"Answering from: {', '.join(chosen)}.")
     while True:
         try:
             line = input("you> " if interactive else "")
@@ -129,7 +177,7 @@ def chat(ctx: click.Context, as_json: bool) -> None:
             if cmd in ("/quit", "/exit", "/q"):
                 break
             if cmd == "/new":
-                session.reset()
+                session.reset()  # the conversation's scope stays
                 click.echo("New conversation.")
             elif cmd == "/export":
                 target = Path(arg.strip() or "conversation.md")
@@ -197,6 +245,7 @@ def show(ctx: click.Context, passage_id: str, chars: int, as_json: bool) -> None
         emit_json(
             {
                 **ctx_.passage.to_dict(),
+                "page": ctx_.document.page(ctx_.passage.start),  # a PDF's page; null otherwise
                 "document": ctx_.document.meta.to_dict(),
                 "before": ctx_.before,
                 "after": ctx_.after,

@@ -58,6 +58,9 @@ def answer_text(answer: Answer, show_leads: int = 3) -> str:
         # Bold on a terminal; click.echo drops the styling when the output is not one.
         text = f"{click.style(answer.short_answer.text, bold=True)} — {text}"
     lines.append(_wrap(text))
+    if answer.strength is not None:
+        # The calibrated probability that the answer is right (assistant/strength.py).
+        lines.append(f"Strength: {answer.strength_label} ({answer.strength:.2f})")
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
@@ -65,7 +68,8 @@ def answer_text(answer: Answer, show_leads: int = 3) -> str:
             lines.append(citation_line(c))
             lines.append(_wrap(f"“{c.quote}”", indent="    "))
             url = f"  {c.url}" if c.url else ""
-            lines.append(f"    passage {c.passage_id}, characters {c.start}–{c.end}{url}")
+            page = f", p. {c.page}" if c.page else ""
+            lines.append(f"    passage {c.passage_id}{page}, characters {c.start}–{c.end}{url}")
             note = note_line(c)
             if note:
                 lines.append(f"    {note}")
@@ -92,6 +96,9 @@ def context_text(ctx: PassageContext) -> str:
         head.append(f"Section: {p.section}")
     if meta.url:
         head.append(f"URL: {meta.url}")
+    page = ctx.document.page(p.start)
+    if page:
+        head.append(f"Page {page} of the PDF")
     head.append(f"Characters {p.start}–{p.end} of {len(ctx.document.text)}")
     before = ("…" if p.start - len(ctx.before) > 0 else "") + ctx.before
     after = ctx.after + ("…" if p.end + len(ctx.after) < len(ctx.document.text) else "")

@@ -231,7 +231,7 @@ def load_pdf(path: Path) -> ExtractedText:
                 raise CorpusFileError(
                     "encrypted PDF that needs a password (save an unencrypted copy to index it)"
                 )
-        text, headings = pdf_text(reader)
+        text, headings, pages = pdf_text(reader)
         meta_title = reader.metadata.title if reader.metadata else None
     except CorpusFileError:
         raise
@@ -248,7 +248,9 @@ def load_pdf(path: Path) -> ExtractedText:
     title = str(meta_title).strip() if meta_title else ""
     if not title:
         title = next((h.text for h in headings if h.level == 1), "")
-    return ExtractedText(text=text, title=title or None, headings=tuple(headings))
+    return ExtractedText(
+        text=text, title=title or None, headings=tuple(headings), pages=tuple(pages)
+    )
 
 
 LOADERS: dict[str, Callable[[Path], ExtractedText]] = {

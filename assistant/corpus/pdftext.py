@@ -1,7 +1,8 @@
 """PDF text in reading order, with headings: lines are rebuilt from the positioned text that
 pypdf reports, two-column pages are read column by column, headings are found from a larger or
-bolder font (or, failing that, as short unpunctuated lines before a paragraph), and a word
-broken across lines with a hyphen is joined again."""
+bolder font (or, failing that, as short unpunctuated lines before a paragraph), a word
+broken across lines with a hyphen is joined again, and the offset where each page's text starts
+is kept (for citing a page)."""
 
 from __future__ import annotations
 
@@ -258,38 +259,57 @@ def _assign_levels(blocks: list[_Block], styled: bool) -> None:
         b.level = min(6, r + 1 if title else r + 2)
 
 
-def _join(lines: list[_Line]) -> str:
-    """A paragraph's lines, one per line, with words hyphenated across a line break joined."""
+def _join(lines: list[_Line]) -> tuple[str, list[int]]:
+    """A paragraph's lines, one per line, with words hyphenated across a line break joined;
+    and where each line's text starts in it (inside the joined word, for its second part)."""
     out = lines[0].text
+    starts = [0]
     for ln in lines[1:]:
         if re.search(r"[A-Za-z]-$", out) and not out.endswith("--"):
             if ln.text[:1].islower():
-                out = out[:-1] + ln.text  # inter-|national -> international
-            else:
-                out += ln.text  # Sino-|Russian keeps its hyphen
+                out = out[:-1]  # inter-|national -> international
+            # else Sino-|Russian keeps its hyphen
         else:
-            out += "\n" + ln.text
-    return out
+            out += "\n"
+        starts.append(len(out))
+        out += ln.text
+    return out, starts
 
 
-def assemble(lines: list[_Line]) -> tuple[str, list[Heading]]:
-    """The document text (blocks separated by blank lines) and its headings' offsets."""
+def _heading(lines: list[_Line]) -> tuple[str, list[int]]:
+    """A heading's lines on one line, and where each starts in it."""
+    starts = list(itertools.accumulate((len(ln.text) + 1 for ln in lines[:-1]), initial=0))
+    return " ".join(ln.text for ln in lines), starts
+
+
+def assemble(lines: list[_Line], pages: int = 0) -> tuple[str, list[Heading], list[int]]:
+    """The document text (blocks separated by blank lines), its headings' offsets, and the
+    offset where each of `pages` pages starts (a page without text starts where the next
+    page's text does)."""
     parts: list[str] = []
     headings: list[Heading] = []
+    first: dict[int, int] = {}  # page -> offset of its first line
     pos = 0
     for block in _blocks(lines):
-        text = " ".join(ln.text for ln in block.lines) if block.level else _join(block.lines)
+        text, starts = _heading(block.lines) if block.level else _join(block.lines)
         if parts:
             pos += 2
         if block.level:
             headings.append(Heading(pos, pos + len(text), block.level, text))
+        for ln, start in zip(block.lines, starts, strict=True):
+            first.setdefault(ln.page, pos + start)
         parts.append(text)
         pos += len(text)
-    return "\n\n".join(parts), headings
+    page_starts = [0] * max([pages, *(k + 1 for k in first)])
+    following = pos
+    for page in reversed(range(len(page_starts))):
+        following = first.get(page, following)
+        page_starts[page] = following
+    return "\n\n".join(parts), headings, page_starts
 
 
-def pdf_text(reader: Any) -> tuple[str, list[Heading]]:
-    """The text and headings of every page of an opened PDF."""
+def pdf_text(reader: Any) -> tuple[str, list[Heading], list[int]]:
+    """The text and headings of every page of an opened PDF, and where each page starts."""
     lines: list[_Line] = []
     for no, page in enumerate(reader.pages):
         try:
@@ -297,4 +317,4 @@ def pdf_text(reader: Any) -> tuple[str, list[Heading]]:
         except (AttributeError, TypeError, ValueError):
             width = 612.0
         lines.extend(reading_order(page_lines(page, no), width))
-    return assemble(lines)
+    return assemble(lines, len(reader.pages))

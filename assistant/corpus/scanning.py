@@ -22,7 +22,7 @@ from assistant.types import DocumentMeta, ExtractedText
 if TYPE_CHECKING:
     from llama_index.core import Document
 
-LOADER_VERSION = 2  # 2: a sentence may end in a possessive ("of Russia's.")
+LOADER_VERSION = 3  # 2: a sentence may end in a possessive ("of Russia's."); 3: PDF pages
 
 
 class CorpusWarning(UserWarning):

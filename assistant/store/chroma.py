@@ -168,12 +168,18 @@ class ChromaIndex:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _get_all(self, name: str, include: list[str], batch: int = 5000) -> dict[str, list[Any]]:
+    def _get_all(
+        self,
+        name: str,
+        include: list[str],
+        batch: int = 5000,
+        where: dict[str, Any] | None = None,
+    ) -> dict[str, list[Any]]:
         col = self.collection(name)
         out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
         offset = 0
         while True:
-            got = col.get(include=include, limit=batch, offset=offset)
+            got = col.get(include=include, limit=batch, offset=offset, where=where)
             out["ids"].extend(got["ids"])
             for key in include:
                 values = got[key]
@@ -197,7 +203,10 @@ class ChromaIndex:
         for doc_id, meta, text in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
             info = json.loads(meta["meta"])
             docs[doc_id] = StoredDocument(
-                DocumentMeta.from_dict(info), text or "", str(meta["content_hash"])
+                DocumentMeta.from_dict(info),
+                text or "",
+                str(meta["content_hash"]),
+                pages=tuple(int(n) for n in json.loads(str(meta.get("pages") or "[]"))),
             )
         got = self._get_all(PASSAGES, ["metadatas", "documents"])
         passages: list[Passage] = []
@@ -222,9 +231,16 @@ class ChromaIndex:
             docs[p.doc_id].passage_ids.append(p.id)
         return docs, passages
 
-    def nearest(self, name: str, vector: np.ndarray, k: int, total: int) -> list[tuple[str, float]]:
+    def nearest(
+        self,
+        name: str,
+        vector: np.ndarray,
+        k: int,
+        total: int,
+        where: dict[str, Any] | None = None,
+    ) -> list[tuple[str, float]]:
         """(record id, cosine similarity) of the `k` records of a collection of `total`
-        that lie nearest to `vector`, nearest first.
+        (those matching `where`, a metadata filter) that lie nearest to `vector`, nearest first.
 
         Queries Chroma directly: going through llama-index here would import all of
         llama_index.core (1.5 s on a cold start) and rebuild a node per hit for nothing."""
@@ -232,15 +248,17 @@ class ChromaIndex:
         if n <= 0:
             return []
         got = self.collection(name).query(
-            query_embeddings=[vector], n_results=n, include=["distances"]
+            query_embeddings=[vector], n_results=n, include=["distances"], where=where
         )
         return [
             (i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0], strict=True)
         ]
 
-    def all_vectors(self, name: str) -> tuple[list[str], np.ndarray]:
-        """Every record id of a collection and its embedding, one row each."""
-        got = self._get_all(name, ["embeddings"])
+    def all_vectors(
+        self, name: str, where: dict[str, Any] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """Every record id of a collection (that matches `where`) and its embedding."""
+        got = self._get_all(name, ["embeddings"], where=where)
         if not got["ids"]:
             return [], np.zeros((0, 0), dtype=np.float32)
         return got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
@@ -355,6 +373,8 @@ class ChromaIndex:
                     "content_hash": doc.content_hash,
                     "meta": json.dumps(doc.meta.to_dict(), ensure_ascii=False),
                     "passages": len(passages),
+                    # where each page starts, for citing a PDF's page
+                    **({"pages": json.dumps(doc.extracted.pages)} if doc.extracted.pages else {}),
                 }
                 for doc, passages, *_ in items
             ],
