@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 
-from assistant import Assistant, ChatSession, Settings
+from assistant import Answer, Assistant, ChatSession, Citation, Settings
 from assistant.embedding import Embedder
 from evals.load_openai import run_load
 from tests.helpers import stop
@@ -24,6 +24,7 @@ from tests.test_load_security import at_once, hold_until, status_of
 from tests.test_web import TRADE, http, start_server
 from ui.admission import BUSY, Admission
 from ui.openai_api import OpenAIApi
+from ui.openai_wire import reply_text
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 AIGUN = "What was the Treaty of Aigun?"
@@ -228,6 +229,13 @@ def test_a_body_over_a_mebibyte_is_refused_unread(server: str) -> None:
     assert "over 1024 KiB" in assert_error(status, data, 413)
 
 
+def test_other_paths_and_methods_under_v1_get_error_objects(server: str) -> None:
+    status, raw = http(server + "v1/embeddings", "POST", b"{}", JSON)
+    assert "GET /v1/models" in assert_error(status, json.loads(raw), 404)
+    status, raw = http(server + "v1/chat/completions")  # GET where only POST is served
+    assert "use POST" in assert_error(status, json.loads(raw), 405)
+
+
 def test_the_sdk_sees_a_bad_request_and_an_unknown_model(server: str) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         sdk(server).chat.completions.create(model="gpt-4o", messages=[user(TRADE)])
@@ -383,3 +391,25 @@ def test_the_readme_examples_run_as_written(server: str) -> None:
     run = subprocess.run(["bash", "-c", commands], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert '"citations"' in run.stdout and "data: [DONE]" in run.stdout
+
+
+def test_a_pdf_source_in_the_reply_names_its_page() -> None:
+    cited = Citation(
+        1,
+        "amur:1",
+        "amur",
+        "Amur Basin Report",
+        "",
+        "source",
+        "Rivers",
+        5,
+        20,
+        "It opened in 2022.",
+        0,
+        40,
+        page=2,
+    )
+    answer = Answer(
+        question="When?", text="It opened in 2022. [1]", abstained=False, citations=[cited]
+    )
+    assert "[1] Amur Basin Report (source), Rivers, p. 2" in reply_text(answer)

@@ -47,6 +47,10 @@ REMEMBERED = 1024  # conversations whose turns are kept, so that a follow-up is 
 log = logging.getLogger(__name__)
 
 
+_SERVED = {"/v1/models": "GET", "/v1/chat/completions": "POST"}
+_ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 class OpenAIApi:
     """The /v1 routes over one assistant, taking the same slots as the web app's answers."""
 
@@ -65,7 +69,25 @@ class OpenAIApi:
         return [
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+            Route("/v1/{rest:path}", self.not_served, methods=list(_ANY_METHOD)),
         ]
+
+    async def not_served(self, request: Request) -> Response:
+        """Any other path or method under /v1, refused as OpenAI refuses one."""
+        allowed = _SERVED.get(request.url.path.rstrip("/"))
+        if allowed:
+            return ApiError(
+                405,
+                f"{request.method} is not allowed on {request.url.path}; use {allowed}.",
+                code="method_not_allowed",
+                headers={"Allow": allowed},
+            ).response()
+        return ApiError(
+            404,
+            f"Unknown endpoint {request.url.path}; this server serves GET /v1/models and "
+            "POST /v1/chat/completions.",
+            code="unknown_url",
+        ).response()
 
     def models(self) -> tuple[str, ...]:
         """The model names served: the language model's only when one is configured."""

@@ -173,6 +173,7 @@ def reply_text(answer: Answer) -> str:
     lines = [answer.text, "", "Sources:"]
     for c in answer.citations:
         where = f"{c.title} ({c.kind})" + (f", {c.section}" if c.section else "")
+        where += f", p. {c.page}" if c.page else ""
         lines.append(f"[{c.n}] {where}" + (f" <{c.url}>" if c.url else ""))
         lines.append(f'    "{c.quote}"')
     return "\n".join(lines)
