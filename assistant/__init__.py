@@ -30,6 +30,7 @@ from assistant.types import (
     SupportResult,
 )
 from assistant.verify import SUPPORT_THRESHOLD, strip_markers
+from assistant.views import context_view, support_view
 
 __all__ = [
     "KINDS",
@@ -56,10 +57,12 @@ __all__ = [
     "Turn",
     "atomic_write_json",
     "atomic_write_text",
+    "context_view",
     "normalize_for_match",
     "resolve_model_path",
     "scan",
     "split_sentences",
     "strip_markers",
+    "support_view",
 ]
 __version__ = "0.1.0"

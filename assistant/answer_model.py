@@ -19,7 +19,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +112,10 @@ class AnswerModel:
         z = ((rows - self.mean) / self.scale) @ self.weights + self.bias
         return 1.0 / (1.0 + np.exp(-z))
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """A short hash of the weights and the threshold: which model a calibration fits."""
+        """A short hash of the weights and the threshold: which model a calibration fits
+        (computed once: every answer checks it)."""
         data = self.to_json()
         keys = ("features", "weights", "bias", "mean", "scale", "threshold")
         text = json.dumps({k: data[k] for k in keys}, sort_keys=True)

@@ -35,6 +35,7 @@ from assistant import (
     AssistantError,
     ChatSession,
     Settings,
+    atomic_write_text,
 )
 from assistant.answer_model import load_model
 from assistant.strength import DEFAULT_CALIBRATION, METHODS, Calibration, logit
@@ -208,10 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     calibration = Calibration(
         final.method, final.model, final.a, final.b, final.x, final.y, info=info
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(calibration.to_json(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(calibration.to_json(), indent=2) + "\n")
     print(json.dumps({"method": args.method, "data": args.data, "cross_validation": cv}, indent=2))
     return 0
 

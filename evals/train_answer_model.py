@@ -38,6 +38,7 @@ from assistant import (
     Query,
     Search,
     Settings,
+    atomic_write_text,
     normalize_for_match,
 )
 from assistant.answer import ExtractiveAnswerer, fits_question
@@ -264,10 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": round(time.time() - started),
     }
     model = AnswerModel(final.weights, final.bias, final.mean, final.scale, threshold, info)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(model.to_json(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(model.to_json(), indent=2) + "\n")
     print(json.dumps({"threshold": threshold, "cross_validation": cv, "features": FEATURES}))
     return 0
 

@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "assistant.scope",
         "assistant.strength",
         "assistant.types",
+        "assistant.views",
         "assistant.text",
         "assistant.config",
         "assistant.fsutil",

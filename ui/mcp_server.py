@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 from pydantic import Field, ValidationError
 
-from assistant import Answer, Assistant, AssistantError, ChatSession, Query, Turn
+from assistant import (
+    Answer,
+    Assistant,
+    AssistantError,
+    ChatSession,
+    Query,
+    Turn,
+    context_view,
+    support_view,
+)
 from assistant.cli.context import quietly, ready
 from ui.mcp_schema import (
     AskResult,
@@ -183,21 +192,7 @@ def build_server(assistant: Assistant) -> MCPServer:
         with as_tool_errors():
             results = assistant.cite(claim, k=top_k)
             titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
-        # The same fields `assistant cite --json` prints.
-        passages = [
-            {
-                "passage_id": r.passage.id,
-                "doc_id": r.passage.doc_id,
-                "title": titles.get(r.passage.doc_id, r.passage.doc_id),
-                "support": r.score,
-                "supports": r.score >= 0.5,
-                "sentence": list(r.sentence) if r.sentence else None,
-                "quote": r.quote,
-                "text": r.passage.text,
-            }
-            for r in results
-        ]
-        return CiteResult.model_validate({"claim": claim, "passages": passages})
+        return CiteResult.model_validate(support_view(claim, results, titles))
 
     def show(passage_id: PassageId, context: ContextChars = 400) -> ShowResult:
         """Look up a cited passage by its id. Returns the passage text with its document
@@ -205,15 +200,7 @@ def build_server(assistant: Assistant) -> MCPServer:
         the text just before and after it."""
         with as_tool_errors():
             found = assistant.context(passage_id, context)
-        return ShowResult.model_validate(
-            {
-                **found.passage.to_dict(),
-                "page": found.document.page(found.passage.start),  # a PDF's page; null otherwise
-                "document": found.document.meta.to_dict(),
-                "before": found.before,
-                "after": found.after,
-            }
-        )
+        return ShowResult.model_validate(context_view(found))
 
     def sources() -> SourcesResult:
         """List the documents. Returns the indexed documents, the article first, each with

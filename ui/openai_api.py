@@ -19,9 +19,9 @@ import hmac
 import json
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 
+from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -63,7 +63,7 @@ class OpenAIApi:
         self._key = assistant.settings.api_key
         self._lock = threading.Lock()
         self._extractive: Assistant | None = None
-        self._remembered: OrderedDict[str, tuple[Turn, ...]] = OrderedDict()
+        self._remembered: LRUCache[str, tuple[Turn, ...]] = LRUCache(REMEMBERED)
 
     def routes(self) -> list[Route]:
         return [
@@ -214,9 +214,6 @@ class OpenAIApi:
     def _remember(self, key: str, turns: tuple[Turn, ...]) -> None:
         with self._lock:
             self._remembered[key] = turns
-            self._remembered.move_to_end(key)
-            while len(self._remembered) > REMEMBERED:
-                self._remembered.popitem(last=False)
 
 
 def _key(model: str, messages: tuple[tuple[str, str], ...]) -> str:

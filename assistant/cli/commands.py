@@ -13,6 +13,7 @@ import click
 from assistant.cli.context import emit_json, get_assistant, print_index_report, progress_bar, ready
 from assistant.errors import InputError
 from assistant.scope import KINDS, Scope
+from assistant.views import context_view, support_view
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -242,15 +243,7 @@ def show(ctx: click.Context, passage_id: str, chars: int, as_json: bool) -> None
 
     ctx_ = ready(ctx).context(passage_id, chars)
     if as_json:
-        emit_json(
-            {
-                **ctx_.passage.to_dict(),
-                "page": ctx_.document.page(ctx_.passage.start),  # a PDF's page; null otherwise
-                "document": ctx_.document.meta.to_dict(),
-                "before": ctx_.before,
-                "after": ctx_.after,
-            }
-        )
+        emit_json(context_view(ctx_))
     else:
         click.echo(context_text(ctx_))
 
@@ -281,21 +274,7 @@ def cite(ctx: click.Context, claim: str, top_k: int, as_json: bool) -> None:
     results = ready(ctx).cite(claim, k=top_k)
     titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
     if as_json:
-        out = []
-        for r in results:
-            out.append(
-                {
-                    "passage_id": r.passage.id,
-                    "doc_id": r.passage.doc_id,
-                    "title": titles.get(r.passage.doc_id, r.passage.doc_id),
-                    "support": r.score,
-                    "supports": r.score >= 0.5,
-                    "sentence": list(r.sentence) if r.sentence else None,
-                    "quote": r.quote,
-                    "text": r.passage.text,
-                }
-            )
-        emit_json({"claim": claim, "passages": out})
+        emit_json(support_view(claim, results, titles))
     else:
         click.echo(support_text(results, titles))
 
