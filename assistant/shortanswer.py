@@ -43,6 +43,13 @@ DATE = re.compile(
     rf"(?:1[5-9]\d\d|20\d\d)s?)\b"
 )
 _QUOTED = re.compile(r"[“\"]([^”\"]{2,60})[”\"]")
+# A name given after a naming verb: "also known as the Middle Corridor", "has been called
+# Soyuz Vostok" (capitalised words, with small joining words inside).
+_CAPITALISED = r"[A-Z][\w’']*(?:-[A-Z][\w’']*)*"
+_NAMED_AS = re.compile(
+    r"\b(?:called|known as|named|dubbed|termed|nicknamed|labell?ed|referred to as)\s+"
+    rf"(?:the\s+)?({_CAPITALISED}(?:\s+(?:(?:of|the|and|for|de)\s+)*{_CAPITALISED})*)"
+)
 _NAME = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:(?:of|the|de|van|von|al|bin)\s+)?[A-Z][\w’'.-]*)*")
 
 _ASKS_MONEY = re.compile(
@@ -105,6 +112,7 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
         found = [m.span() for m in DATE.finditer(sentence)]
     elif kind == "term":
         found = [m.span(1) for m in _QUOTED.finditer(sentence)]
+        found += [m.span(1) for m in _NAMED_AS.finditer(sentence)]
     else:
         found = [m.span() for m in _NAME.finditer(sentence) if m.start() > 0 or " " in m.group(0)]
     return [(s, e) for s, e in found if sentence[s:e].strip()]

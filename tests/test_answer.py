@@ -117,3 +117,22 @@ def test_question_entities_are_names_and_years() -> None:
 def test_timings_are_reported(assistant: Assistant) -> None:
     answer = assistant.ask(TRADE)
     assert set(answer.timings_ms) == {"embed", "retrieve", "answer", "total"}
+
+
+def test_what_moscow_and_beijing_call_their_partnership_and_when_it_was_declared(
+    assistant: Assistant,
+) -> None:
+    """A question asking what something is called is answered by the sentence that names it
+    (the article: "their “No Limits” partnership"), although sentences about Moscow and Beijing
+    that name nothing rank higher. The follow-up finds the joint statement's date."""
+    from assistant.chat import ChatSession
+
+    session = ChatSession(assistant)
+    first = session.ask("What do Moscow and Beijing call their partnership?")
+    assert not first.abstained
+    assert first.short_answer is not None and first.short_answer.text == "No Limits"
+    assert "No Limits" in first.citations[0].quote
+    second = session.ask("When was it declared?")
+    assert not second.abstained
+    assert second.short_answer is not None and second.short_answer.text == "4 February 2022"
+    assert second.citations[0].doc_id == "joint-statement-february-2022"

@@ -22,6 +22,17 @@ from assistant.shortanswer import asked_type, extract, has_asked_fact
             "No Limits",
         ),
         (
+            "What is another name for the Trans-Caspian International Route?",
+            "It runs along the Trans-Caspian International Route-also known as the Middle "
+            "Corridor-through Kazakhstan.",
+            "Middle Corridor",
+        ),
+        (
+            "What is that section called?",
+            "The Mongolian section has been called Soyuz Vostok since 2022.",
+            "Soyuz Vostok",
+        ),
+        (
             "When was it declared?",
             "On 4 February 2022 Russia and China issued a joint statement.",
             "4 February 2022",
