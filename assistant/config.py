@@ -169,6 +169,7 @@ class AnswerSettings(BaseModel):
         description="Choose the sentence and abstain with the learned answer model "
         "(assistant/models/answer_model.json); off: the reranker's best and min_score alone.",
     )
+    use_reader: bool = Field(True, description="Read short answers with the span model.")
     model_min_score: float = Field(
         0.2,
         ge=0,

@@ -151,12 +151,12 @@ def _export(layout: ModelLayout, target: Path) -> Path:
                 opset_version=17,
                 dynamo=False,
             )
-        best = _optimised(plain, config, names) or plain
+        best = optimised(plain, config, names) or plain
         os.replace(best, target)
     return target
 
 
-def _optimised(plain: Path, config: Any, names: list[str]) -> Path | None:
+def optimised(plain: Path, config: Any, names: list[str]) -> Path | None:
     """ONNX Runtime's fused graph of a BERT-like export, when it gives the same states."""
     if config.model_type not in _OPTIMISABLE:
         return None
@@ -180,13 +180,13 @@ def _optimised(plain: Path, config: Any, names: list[str]) -> Path | None:
     mask[1, 7:] = 0
     feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
     feed = {n: feed[n] for n in names}
-    a = _session(plain).run(None, feed)[0]
-    b = _session(out).run(None, feed)[0]
-    keep = mask[..., None].astype(bool)
+    a = session(plain).run(None, feed)[0]
+    b = session(out).run(None, feed)[0]
+    keep = mask.reshape(mask.shape + (1,) * (a.ndim - 2)).astype(bool)  # states or logits
     return out if np.allclose(np.where(keep, a, 0), np.where(keep, b, 0), atol=1e-4) else None
 
 
-def _session(model: Path | bytes) -> Any:
+def session(model: Path | bytes) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -207,7 +207,7 @@ class OnnxEncoder:
     def __init__(self, model: Path | bytes, tokenizer_file: Path, layout: ModelLayout) -> None:
         from tokenizers import Tokenizer
 
-        self.session = _session(model)
+        self.session = session(model)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.layout = layout
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))

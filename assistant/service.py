@@ -21,6 +21,7 @@ from assistant.errors import IndexStateError, InputError
 from assistant.followup import KeywordRewriter
 from assistant.llm import GenerativeAnswerer, LLMRewriter, build_llm
 from assistant.notes import attach_notes
+from assistant.reader import load_reader
 from assistant.retrieve import HybridRetriever
 from assistant.scope import Lead, Scope, scoped_no_answer
 from assistant.search import Search, run_search
@@ -259,6 +260,7 @@ class Assistant:
             load_model() if self.settings.answer.use_model else None,
             found.retriever.lexical.idf,
             found.context_terms,
+            load_reader() if self.settings.answer.use_reader else None,
         ).answer(found.query, found.candidates, found.passages, found.retriever.snapshot.docs)
 
     def _scope(self, answer: Answer, found: Search) -> None:

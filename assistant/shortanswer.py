@@ -84,7 +84,7 @@ class Span:
 
     start: int
     end: int
-    kind: str  # "money", "figure", "date", "name" or "term"
+    kind: str  # "money", "figure", "date", "name", "term" or "phrase" (read by the reader)
 
 
 @lru_cache(maxsize=4096)
@@ -165,11 +165,11 @@ def extract(question: str, sentence: str) -> Span | None:
     if not scored:
         return None
     _, start, end = min(scored)
-    start, end = _trim(sentence, start, end)
+    start, end = trim(sentence, start, end)
     return Span(start, end, kind) if end > start else None
 
 
-def _trim(sentence: str, start: int, end: int) -> tuple[int, int]:
+def trim(sentence: str, start: int, end: int) -> tuple[int, int]:
     while end > start and sentence[end - 1] in " ,.;:":
         end -= 1
     while start < end and sentence[start] == " ":

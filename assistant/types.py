@@ -220,7 +220,7 @@ class ShortAnswer:
     doc_id: str
     start: int
     end: int
-    kind: str  # "money", "figure", "date", "name" or "term"
+    kind: str  # "money", "figure", "date", "name", "term" or "phrase"
 
     def to_dict(self) -> dict[str, Any]:
         return _adapter(ShortAnswer).dump_python(self)

@@ -46,6 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("assistant.retrieve", "assistant.rerank", "assistant.search"),
     (
         "assistant.shortanswer",
+        "assistant.reader",
         "assistant.answer_model",
         "assistant.answer",
         "assistant.verify",
@@ -71,6 +72,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "evals.bench_runs",
         "evals.scaling",
         "evals.bench",
+        "evals.train_reader",
         "evals.train_answer_model",
         "evals.calibrate_strength",
         "evals.commands",
@@ -189,12 +191,17 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 
 # What the apps may import besides the names `assistant` exports: the command line's helpers
-# (to register their commands) and, for the answer model's training, its features and chooser.
+# (to register their commands) and, for the training of the answer model and the reader, their
+# features, chooser and runtime, the encoder's graph fusion, and the typed extraction the reader
+# is compared with.
 APP_MODULES = {
     "assistant",
     "assistant.cli.context",
+    "assistant.encoder",
     "assistant.answer",
     "assistant.answer_model",
+    "assistant.reader",
+    "assistant.shortanswer",
     "assistant.strength",
 }
 

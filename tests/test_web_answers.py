@@ -21,3 +21,19 @@ def test_the_short_answer_leads_and_is_highlighted_in_its_source(page) -> None: 
     assert third.locator("strong.short-answer").inner_text() == "28 May 1858"
     assert page.dialogs == [] and page.outside == []
     shot(page, "short-answer-and-follow-up")
+
+
+@pytest.mark.browser
+def test_what_moscow_and_beijing_call_their_partnership_then_when(page) -> None:  # noqa: F811
+    """The article's "No Limits" partnership, then the follow-up's date from the brief on the
+    joint statement."""
+    ask(page, "What do Moscow and Beijing call their partnership?", 1)
+    first = page.locator("#chat .answer").nth(0)
+    assert first.locator("strong.short-answer").inner_text() == "No Limits"
+    ask(page, "When was it declared?", 2)
+    second = page.locator("#chat .answer").nth(1)
+    assert second.locator("strong.short-answer").inner_text() == "4 February 2022"
+    card = page.locator("#sources-panel .card").first
+    assert "Joint Statement" in card.inner_text()
+    assert page.dialogs == [] and page.outside == []
+    shot(page, "no-limits-and-when")

@@ -1,0 +1,105 @@
+"""The short answer inside a sentence, read by a small extractive question-answering model: the
+question and the sentence go through one transformer together, which gives each word of the
+sentence a score for being the answer's first word and one for being its last.
+
+The model is the MiniLM of the default embedding model with a span head, fine-tuned by
+`make train` (evals/train_reader.py) on the SQuAD 2.0 training articles shipped in
+evals/data/squad2, exported to ONNX, quantized to int8 and shipped as
+`assistant/models/answer_reader.onnx`, with the tokenizer it was trained with beside it. The
+gold question set is never read to fit it. Without the file, short answers come from the
+question's wording alone (shortanswer.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.encoder import session
+
+DEFAULT_READER = Path(__file__).resolve().parent / "models" / "answer_reader.onnx"
+MAX_TOKENS = 160  # question and sentence together; a longer sentence loses its tail
+MAX_SPAN = 20  # tokens in a short answer
+
+
+def tokenizer_path(model: Path) -> Path:
+    """The tokenizer file that belongs to a reader file."""
+    return model.with_name(model.stem + "-tokenizer.json")
+
+
+@dataclass(frozen=True)
+class ReadSpan:
+    """The most likely answer inside a sentence: character offsets and probability."""
+
+    start: int
+    end: int
+    probability: float
+
+
+class SpanReader:
+    """Runs the exported span model on (question, sentence) pairs."""
+
+    def __init__(self, model: Path | bytes, tokenizer: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self.session: Any = session(model)
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = Tokenizer.from_file(str(tokenizer))
+        self.tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
+        self.tokenizer.no_padding()
+
+    def read(self, question: str, sentence: str) -> ReadSpan | None:
+        """The answer span in `sentence`, or None when the sentence has no words."""
+        enc = self.tokenizer.encode(question, sentence)
+        feed = {
+            "input_ids": np.array([enc.ids], dtype=np.int64),
+            "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
+        }
+        if "token_type_ids" in self.inputs:
+            feed["token_type_ids"] = np.array([enc.type_ids], dtype=np.int64)
+        start, end = self.session.run(None, feed)
+        inside = [i for i, s in enumerate(enc.sequence_ids) if s == 1]
+        found = best_span(np.asarray(start)[0], np.asarray(end)[0], inside)
+        if found is None:
+            return None
+        (first, last), probability = found
+        return ReadSpan(enc.offsets[first][0], enc.offsets[last][1], probability)
+
+
+def best_span(
+    start: np.ndarray, end: np.ndarray, inside: Sequence[int]
+) -> tuple[tuple[int, int], float] | None:
+    """The most likely (first, last) token pair among `inside` (the sentence's tokens), at most
+    MAX_SPAN long, and its probability (first and last each a softmax over the sentence)."""
+    if not inside:
+        return None
+    idx = np.asarray(inside)
+    ps = np.exp(start[idx] - start[idx].max())
+    pe = np.exp(end[idx] - end[idx].max())
+    joint = np.outer(ps / ps.sum(), pe / pe.sum())
+    joint = np.triu(joint) - np.triu(joint, MAX_SPAN)  # last >= first, at most MAX_SPAN long
+    i, j = np.unravel_index(int(np.argmax(joint)), joint.shape)
+    return (int(idx[i]), int(idx[j])), float(joint[i, j])
+
+
+class ReaderFileError(ValueError):
+    """The reader's file cannot be used."""
+
+
+@lru_cache(maxsize=4)
+def load_reader(path: Path = DEFAULT_READER) -> SpanReader | None:
+    """The reader at `path`, or None when its file is missing."""
+    if not path.exists():
+        return None
+    tokenizer = tokenizer_path(path)
+    try:
+        json.loads(tokenizer.read_text(encoding="utf-8"))
+        return SpanReader(path, tokenizer)
+    except Exception as exc:  # ONNX Runtime raises its own error types
+        raise ReaderFileError(f"the reader {path} is unusable: {exc}") from None
