@@ -129,9 +129,16 @@ def eval_command(
                 "do not apply to it.",
                 "Drop --questions/--split, or drop --squad.",
             )
-        from evals.squad import load_squad, parse_articles, run_squad
+        from evals.squad import DEFAULT_SQUAD, load_squad, parse_articles, run_squad
 
         chosen = load_squad(squad, parse_articles(squad_articles), squad_limit)
+        if squad.resolve() == DEFAULT_SQUAD.resolve():
+            click.echo(
+                "Note: the shipped answer model and reader were fitted on these articles, so "
+                "this run flatters them; their held-out figures are the cross-validation in "
+                "assistant/models/answer_model.json and answer_reader.json (`make train`).",
+                err=True,
+            )
         base = get_assistant(ctx)
         run = run_squad(
             base.settings,

@@ -196,6 +196,24 @@ def test_eval_squad_end_to_end(tiny: Path, tmp_path: Path) -> None:
     assert "contains answer" in (folder / "report.md").read_text()
 
 
+def test_eval_squad_on_the_training_file_says_it_is_in_sample(tmp_path: Path) -> None:
+    from evals.squad import DEFAULT_SQUAD
+
+    args = ["--index", str(tmp_path / "unused"), "eval", "--squad", str(DEFAULT_SQUAD)]
+    args += ["--squad-articles", "4", "--squad-limit", "2", "--no-baseline", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "fitted on these articles" in result.stderr
+    assert json.loads(result.stdout)["n_items"] == 2
+
+
+def test_eval_squad_on_another_file_says_nothing_of_it(tiny: Path, tmp_path: Path) -> None:
+    args = ["--index", str(tmp_path / "unused"), "eval", "--squad", str(tiny), "--json"]
+    result = CliRunner().invoke(cli, [*args, "--no-baseline", "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "fitted on these articles" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
