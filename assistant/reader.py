@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from assistant.encoder import session
+from assistant.errors import AssistantError
 
 DEFAULT_READER = Path(__file__).resolve().parent / "models" / "answer_reader.onnx"
 MAX_TOKENS = 160  # question and sentence together; a longer sentence loses its tail
@@ -88,8 +89,8 @@ def best_span(
     return (int(idx[i]), int(idx[j])), float(joint[i, j])
 
 
-class ReaderFileError(ValueError):
-    """The reader's file cannot be used."""
+class ReaderFileError(AssistantError, ValueError):
+    """The reader's file cannot be used: shown as a message with what to run, not a traceback."""
 
 
 @lru_cache(maxsize=4)
@@ -102,4 +103,7 @@ def load_reader(path: Path = DEFAULT_READER) -> SpanReader | None:
         json.loads(tokenizer.read_text(encoding="utf-8"))
         return SpanReader(path, tokenizer)
     except Exception as exc:  # ONNX Runtime raises its own error types
-        raise ReaderFileError(f"the reader {path} is unusable: {exc}") from None
+        raise ReaderFileError(
+            f"The short-answer reader {path} is unusable: {exc}.",
+            "Run `make train` to fit it again, or set ASSISTANT_ANSWER__USE_READER=false.",
+        ) from None

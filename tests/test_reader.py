@@ -80,8 +80,12 @@ def test_a_damaged_reader_file_is_an_error(tmp_path: Path) -> None:
     bad = tmp_path / "answer_reader.onnx"
     bad.write_bytes(b"not a model")
     (tmp_path / "answer_reader-tokenizer.json").write_text("{}")
-    with pytest.raises(ReaderFileError, match="unusable"):
+    with pytest.raises(ReaderFileError, match="unusable") as caught:
         load_reader(bad)
+    # An AssistantError: the command line shows the message and what to run, not a traceback.
+    from assistant.errors import AssistantError
+
+    assert isinstance(caught.value, AssistantError) and "make train" in str(caught.value)
     assert load_reader(tmp_path / "missing.onnx") is None
 
 
