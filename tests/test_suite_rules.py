@@ -1,5 +1,6 @@
 """The rules the suite itself follows: skips are counted and, in CI, fail unless expected;
-property tests are derandomised in CI and print what reproduces a failure."""
+property tests are derandomised in CI and print what reproduces a failure; a test that hangs
+ends the run with every thread's stack instead of holding CI until its limit."""
 
 from __future__ import annotations
 
@@ -38,6 +39,29 @@ def run_sample(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         cwd=PROJECT_ROOT,
         env={**environment, **env},
     )
+
+
+def test_a_hanging_test_ends_the_run_with_its_stack(tmp_path: Path, request) -> None:
+    # The suite runs under a per-test limit well above its longest test (about 25 s).
+    assert 60 <= float(request.config.getini("timeout")) <= 600
+    assert request.config.getini("timeout_method") == "thread"
+    (tmp_path / "test_hang.py").write_text(
+        "import time\n\ndef test_waits_for_a_browser_that_never_answers():\n    time.sleep(60)\n"
+    )
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-c", str(PROJECT_ROOT / "pyproject.toml")),
+            *("-p", "no:cacheprovider", "-o", "timeout=2", "--rootdir", str(tmp_path)),
+            str(tmp_path / "test_hang.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=tmp_path,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Timeout" in out and "time.sleep(60)" in out, out[-2000:]
 
 
 def test_skips_are_counted_and_allowed_outside_ci(tmp_path: Path) -> None:
