@@ -17,7 +17,7 @@ from assistant.fsutil import atomic_write_json, atomic_write_text
 from assistant.scope import KINDS, Scope
 from assistant.search import Search
 from assistant.service import Assistant
-from assistant.text import normalize_for_match, split_sentences
+from assistant.text import normalize_for_match, split_sentences, terms
 from assistant.types import (
     Answer,
     Citation,
@@ -64,5 +64,6 @@ __all__ = [
     "split_sentences",
     "strip_markers",
     "support_view",
+    "terms",
 ]
 __version__ = "0.1.0"

@@ -170,6 +170,7 @@ class AnswerSettings(BaseModel):
         "(assistant/models/answer_model.json); off: the reranker's best and min_score alone.",
     )
     use_reader: bool = Field(True, description="Read short answers with the span model.")
+    reader_path: Path | None = Field(None, description="The span model's file; none: shipped.")
     model_min_score: float = Field(
         0.2,
         ge=0,

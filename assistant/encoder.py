@@ -109,7 +109,6 @@ def export(layout: ModelLayout, target: Path) -> Path:
 
 
 def _export(layout: ModelLayout, target: Path) -> Path:
-    import torch
     from transformers import AutoConfig, AutoModel
     from transformers.utils import logging as hf_logging
 
@@ -126,34 +125,45 @@ def _export(layout: ModelLayout, target: Path) -> Path:
     names = ["input_ids", "attention_mask"]
     if getattr(config, "type_vocab_size", 0):
         names.append("token_type_ids")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        plain = Path(tmp) / "plain.onnx"
+        export_graph(model, names, {"hidden": lambda out: out.last_hidden_state}, plain)
+        best = optimised(plain, config, names) or plain
+        os.replace(best, target)
+    return target
 
-    class Hidden(torch.nn.Module):
+
+def export_graph(model: Any, names: list[str], outputs: dict[str, Any], target: Path) -> None:
+    """Write a transformers `model` as an ONNX graph (opset 17, TorchScript exporter) taking
+    the token tensors `names` and giving `outputs` (name: function of the model's output),
+    with batch and sequence length left free."""
+    import torch
+
+    pick = list(outputs.values())
+
+    class Graph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-            return self.model(**dict(zip(names, inputs, strict=True))).last_hidden_state
+        def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.model(**dict(zip(names, inputs, strict=True)))
+            return tuple(f(out) for f in pick)
 
     sample = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
-    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "hidden"]}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        plain = Path(tmp) / "plain.onnx"
-        with torch.no_grad():
-            torch.onnx.export(
-                Hidden(),
-                sample,
-                str(plain),
-                input_names=names,
-                output_names=["hidden"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        best = optimised(plain, config, names) or plain
-        os.replace(best, target)
-    return target
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Graph(),
+            sample,
+            str(target),
+            input_names=names,
+            output_names=list(outputs),
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, *outputs]},
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 def optimised(plain: Path, config: Any, names: list[str]) -> Path | None:

@@ -1,6 +1,10 @@
 """The short answer inside a sentence, read by a small extractive question-answering model: the
 question and the sentence go through one transformer together, which gives each word of the
-sentence a score for being the answer's first word and one for being its last.
+sentence a score for being the answer's first word and one for being its last. As in SQuAD 2.0,
+the [CLS] token stands for "no answer here": trained on near-miss sentences as well as on the
+sentences that answer (which made its spans better out of fold), the model also says how likely
+a sentence is to answer at all (`ReadSpan.answerable`). That figure does not choose or abstain:
+as a feature of the answer model it raised the refusals of answerable questions.
 
 The model is the MiniLM of the default embedding model with a span head, fine-tuned by
 `make train` (evals/train_reader.py) on the SQuAD 2.0 training articles shipped in
@@ -36,11 +40,14 @@ def tokenizer_path(model: Path) -> Path:
 
 @dataclass(frozen=True)
 class ReadSpan:
-    """The most likely answer inside a sentence: character offsets and probability."""
+    """The most likely answer inside a sentence: character offsets, the span's probability
+    given that the sentence answers, and the probability that it answers at all (the model's
+    no-answer score, on its [CLS] token, against the sentence's words)."""
 
     start: int
     end: int
     probability: float
+    answerable: float = 1.0
 
 
 class SpanReader:
@@ -64,13 +71,24 @@ class SpanReader:
         }
         if "token_type_ids" in self.inputs:
             feed["token_type_ids"] = np.array([enc.type_ids], dtype=np.int64)
-        start, end = self.session.run(None, feed)
+        start, end = (np.asarray(a)[0] for a in self.session.run(None, feed))
         inside = [i for i, s in enumerate(enc.sequence_ids) if s == 1]
-        found = best_span(np.asarray(start)[0], np.asarray(end)[0], inside)
+        found = best_span(start, end, inside)
         if found is None:
             return None
         (first, last), probability = found
-        return ReadSpan(enc.offsets[first][0], enc.offsets[last][1], probability)
+        answerable = 1.0 - no_answer(start, end, inside)
+        return ReadSpan(enc.offsets[first][0], enc.offsets[last][1], probability, answerable)
+
+
+def no_answer(start: np.ndarray, end: np.ndarray, inside: Sequence[int]) -> float:
+    """The probability that the sentence holds no answer: first and last token both on [CLS]
+    (token 0), each a softmax over [CLS] and the sentence's tokens. A reader trained without
+    no-answer examples puts little weight there."""
+    idx = np.asarray([0, *inside])
+    ps = np.exp(start[idx] - start[idx].max())
+    pe = np.exp(end[idx] - end[idx].max())
+    return float((ps[0] / ps.sum()) * (pe[0] / pe.sum()))
 
 
 def best_span(
@@ -94,10 +112,19 @@ class ReaderFileError(AssistantError, ValueError):
 
 
 @lru_cache(maxsize=4)
-def load_reader(path: Path = DEFAULT_READER) -> SpanReader | None:
-    """The reader at `path`, or None when its file is missing."""
-    if not path.exists():
-        return None
+def load_reader(path: Path | None = None) -> SpanReader | None:
+    """The reader at `path`, or the shipped one (None when its file is missing: short answers
+    then come from the question's wording). A `path` that is not there is an error."""
+    if path is None:
+        if not DEFAULT_READER.exists():
+            return None
+        path = DEFAULT_READER
+    elif not Path(path).is_file():
+        raise ReaderFileError(
+            f"No short-answer reader at {path}.",
+            "Point ASSISTANT_ANSWER__READER_PATH at a file evals.train_reader wrote, or unset "
+            "it to use the shipped reader.",
+        )
     tokenizer = tokenizer_path(path)
     try:
         json.loads(tokenizer.read_text(encoding="utf-8"))

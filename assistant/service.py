@@ -260,7 +260,9 @@ class Assistant:
             load_model() if self.settings.answer.use_model else None,
             found.retriever.lexical.idf,
             found.context_terms,
-            load_reader() if self.settings.answer.use_reader else None,
+            load_reader(self.settings.answer.reader_path)
+            if self.settings.answer.use_reader
+            else None,
         ).answer(found.query, found.candidates, found.passages, found.retriever.snapshot.docs)
 
     def _scope(self, answer: Answer, found: Search) -> None:

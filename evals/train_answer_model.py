@@ -9,6 +9,12 @@ Data, and only this data:
 - the gold set's `dev` split over the default corpus, labelled by the evidence quotes.
 The gold `test` split is never read here.
 
+The answers scored in cross-validation open with the short-answer reader's span, as the
+assistant's do. A SQuAD question's is read by the reader evals/train_reader.py fitted on the
+half of the articles that does not hold it (kept in evals/.cache/reader-folds), so the short
+answer's exact match is the reader's on unseen text; the dev split is read by the shipped
+reader, which never read the gold set.
+
 Cross-validation holds out two SQuAD articles at a time (the two articles with unanswerable
 questions fall in different folds); each fold's model is fitted on the other articles plus the
 dev split and scored through the real answerer on the held-out articles. The threshold is the
@@ -24,7 +30,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +49,11 @@ from assistant import (
 )
 from assistant.answer import ExtractiveAnswerer, fits_question
 from assistant.answer_model import DEFAULT_MODEL, FEATURES, AnswerModel, features
+from assistant.reader import DEFAULT_READER, SpanReader, load_reader
 from evals.gold import DEFAULT_GOLD, GoldItem, load_gold
 from evals.metrics import best_f1, exact_match
 from evals.squad import DEFAULT_SQUAD, load_squad
+from evals.train_reader import FOLDS_DIR, out_of_fold_readers
 
 CACHE = PROJECT_ROOT / "evals" / ".cache"
 # Article indexes per fold; 4 (Zelda) and 5 (Spectre) hold the unanswerable questions.
@@ -62,6 +70,7 @@ class Example:
     candidates: list
     rows: np.ndarray
     labels: np.ndarray
+    reader: SpanReader | None  # one that never read this question's article
 
 
 def _norm(text: str) -> str:
@@ -85,7 +94,12 @@ def pool(query: Query, candidates: Sequence, settings: Settings) -> list:
     return ExtractiveAnswerer.pool(fitting, settings.answer.model_candidates, query.text)
 
 
-def collect(assistant: Assistant, items: Sequence[GoldItem], group: str) -> list[Example]:
+def collect(
+    assistant: Assistant,
+    items: Sequence[GoldItem],
+    group: str,
+    reader_for: Callable[[GoldItem], SpanReader | None],
+) -> list[Example]:
     out = []
     for n, item in enumerate(items):
         query = Query(item.question)
@@ -103,10 +117,17 @@ def collect(assistant: Assistant, items: Sequence[GoldItem], group: str) -> list
         )
         labels = np.array([_label(item, c.text) for c in cands])
         grp = group if group != "squad" else f"squad:{item.extra['article']}"
-        out.append(Example(grp, item, found, cands, rows, labels))
+        out.append(Example(grp, item, found, cands, rows, labels, reader_for(item)))
         if n % 250 == 0:
             print(f"  {group}: {n}/{len(items)}", file=sys.stderr, flush=True)
     return out
+
+
+def fold_readers(folds_dir: Path) -> Callable[[GoldItem], SpanReader | None]:
+    """For a SQuAD question, the reader fitted on the articles that do not hold it: the
+    answers are scored with the reader as it reads unseen text."""
+    paths = out_of_fold_readers(folds_dir)
+    return lambda item: load_reader(paths[int(item.extra["article"])])
 
 
 def fit(examples: Sequence[Example], threshold: float = 0.5) -> AnswerModel:
@@ -126,7 +147,7 @@ def decide(model: AnswerModel, example: Example, settings: Settings) -> dict[str
     """What the real answerer says with this model: answer text, short answer, abstained."""
     found = example.search
     answerer = ExtractiveAnswerer(
-        settings.answer, model, found.retriever.lexical.idf, found.context_terms
+        settings.answer, model, found.retriever.lexical.idf, found.context_terms, example.reader
     )
     docs = found.retriever.snapshot.docs
     answer = answerer.answer(found.query, found.candidates, found.passages, docs)
@@ -205,6 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--max-over-refusal", type=float, default=0.03)
     parser.add_argument("--limit", type=int, default=None, help="questions per article (quick)")
+    parser.add_argument("--reader", type=Path, default=DEFAULT_READER)
+    parser.add_argument(
+        "--reader-folds",
+        type=Path,
+        default=FOLDS_DIR,
+        help="the readers evals.train_reader fitted on half the articles each",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.time()
@@ -226,8 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"collecting {len(squad.items)} SQuAD and {len(dev_items)} dev questions", file=sys.stderr
     )
-    squad_examples = collect(squad_assistant, squad.items, "squad")
-    dev_examples = collect(gold_assistant, dev_items, "dev")
+    squad_examples = collect(squad_assistant, squad.items, "squad", fold_readers(args.reader_folds))
+    # The shipped reader never read the gold set.
+    shipped = load_reader(args.reader)
+    dev_examples = collect(gold_assistant, dev_items, "dev", lambda _: shipped)
     settings = Settings()
 
     folds = []

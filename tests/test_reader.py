@@ -12,6 +12,9 @@ import pytest
 from assistant.reader import DEFAULT_READER, ReaderFileError, best_span, load_reader
 from assistant.service import Assistant
 from evals.train_reader import Example, _encode, _targets, base_model_path
+from tests.conftest import CORPUS
+
+MET = "Who met in Beijing on 4 February 2022?"
 
 
 def test_the_shipped_reader_loads_and_names_its_data() -> None:
@@ -23,6 +26,10 @@ def test_the_shipped_reader_loads_and_names_its_data() -> None:
     # Out of fold, given the right sentence, it beats the typed extraction it replaces.
     assert pooled["exact_match"] > pooled["typed_extraction_exact_match"] + 0.1
     assert DEFAULT_READER.stat().st_size < 30_000_000
+    # Its answer-or-not score tells the sentence that answers from a near-miss of the same
+    # paragraph (out of fold, SQuAD 2.0 style).
+    assert "near-misses taught as no answer" in card["fitted_on"]
+    assert pooled["answerable_auc"] >= 0.7
     # The int8 file reads most spans as the float model did (the unsure ones may differ).
     assert card["int8"]["int8_same_span_as_float"] >= 0.7
 
@@ -31,10 +38,10 @@ def test_the_shipped_reader_loads_and_names_its_data() -> None:
     ("question", "sentence", "expected"),
     [
         (
-            "What mainly accelerated Moscow's pivot to Beijing?",
-            "The conflict with the collective West, particularly with the European Union (EU), "
-            "has been the main factor in accelerating Moscow’s pivot to Beijing.",
-            "The conflict with the collective West",
+            "Who owns Yamal LNG?",
+            "Yamal LNG, on the Yamal Peninsula with its port at Sabetta, is owned by Novatek "
+            "(50.1 per cent), France's TotalEnergies (20 per cent) and others.",
+            "Novatek",
         ),
         (
             "Who met in the Chinese capital?",
@@ -55,10 +62,10 @@ def test_the_reader_finds_the_answer_inside_the_sentence(
 
 
 def test_the_answer_opens_with_the_read_span(assistant: Assistant) -> None:
-    answer = assistant.ask("What mainly accelerated Moscow's pivot to Beijing?")
+    answer = assistant.ask(MET)
     assert not answer.abstained and answer.short_answer is not None
     short = answer.short_answer
-    assert short.text == "The conflict with the collective West" and short.kind == "phrase"
+    assert short.text == "Vladimir Putin and Xi Jinping" and short.kind == "name"
     assert answer.text.startswith(f"**{short.text}**")
     doc = assistant.snapshot().docs[short.doc_id]
     assert doc.text[short.start : short.end] == short.text
@@ -69,11 +76,16 @@ def test_without_the_reader_the_typed_extraction_still_answers(assistant: Assist
     assistant.settings.answer.use_reader = False
     try:
         plain = assistant.ask(trade)
-        pivot = assistant.ask("What mainly accelerated Moscow's pivot to Beijing?")
+        met = assistant.ask(MET)
+        owner = assistant.ask("Who owns Yamal LNG?")
     finally:
         assistant.settings.answer.use_reader = True
     assert plain.short_answer is not None and plain.short_answer.text == "$240 billion"
-    assert pivot.short_answer is None
+    # The pattern for a name takes the first one; the reader reads who met, and who owns.
+    assert met.short_answer is not None and met.short_answer.text == "Vladimir Putin"
+    assert owner.short_answer is not None and owner.short_answer.text == "Yamal Peninsula"
+    read = assistant.ask("Who owns Yamal LNG?").short_answer
+    assert read is not None and read.text == "Novatek"
 
 
 def test_a_damaged_reader_file_is_an_error(tmp_path: Path) -> None:
@@ -86,7 +98,23 @@ def test_a_damaged_reader_file_is_an_error(tmp_path: Path) -> None:
     from assistant.errors import AssistantError
 
     assert isinstance(caught.value, AssistantError) and "make train" in str(caught.value)
-    assert load_reader(tmp_path / "missing.onnx") is None
+    # A reader the settings name but that is not there is an error too, saying what to set.
+    with pytest.raises(ReaderFileError, match="ASSISTANT_ANSWER__READER_PATH"):
+        load_reader(tmp_path / "missing.onnx")
+
+
+def test_the_settings_choose_the_reader_file(
+    default_index: Path, embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.config import Settings
+
+    settings = Settings(corpus_dir=CORPUS, index_dir=default_index)
+    assert settings.answer.reader_path is None  # the shipped reader
+    monkeypatch.setenv("ASSISTANT_ANSWER__READER_PATH", str(tmp_path / "gone.onnx"))
+    settings = Settings(corpus_dir=CORPUS, index_dir=default_index)
+    assert settings.answer.reader_path == tmp_path / "gone.onnx"
+    with pytest.raises(ReaderFileError, match="No short-answer reader"):
+        Assistant(settings, embedder).ask("What mainly accelerated Moscow's pivot to Beijing?")
 
 
 def test_the_best_span_is_ordered_short_and_inside_the_sentence() -> None:
@@ -113,3 +141,58 @@ def test_training_targets_cover_the_answer_tokens() -> None:
     assert rows == [0]
     offsets = enc["offset_mapping"][0].tolist()
     assert sentence[offsets[firsts[0]][0] : offsets[lasts[0]][1]] == "$240 billion"
+
+
+def test_a_near_miss_is_taught_as_no_answer_on_the_cls_token() -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()), local_files_only=True)
+    answered = "Bilateral trade surpassed $240 billion in 2023, a record."
+    miss = Example("How large was trade?", "The pipeline opened in 2019.", -1, -1, (), 0)
+    at = answered.index("$240 billion")
+    hit = Example("How large was trade?", answered, at, at + 12, ("$240 billion",), 0)
+    enc = _encode(tokenizer, [miss, hit])
+    rows, firsts, lasts = _targets(enc, [miss, hit])
+    assert rows == [0, 1] and (firsts[0], lasts[0]) == (0, 0)
+    assert enc.sequence_ids(0)[0] is None  # token 0 is [CLS], outside question and sentence
+    assert firsts[1] > 0 and lasts[1] >= firsts[1]
+
+
+def test_near_misses_hold_none_of_their_answers() -> None:
+    from evals.squad import DEFAULT_SQUAD
+    from evals.train_reader import near_misses
+
+    misses = near_misses(DEFAULT_SQUAD)
+    assert len(misses) > 3000
+    for e in misses:
+        assert not e.answerable
+        assert not any(a and a in e.sentence for a in e.answers), (e.question, e.sentence)
+
+
+def test_the_no_answer_probability_is_the_cls_tokens_share() -> None:
+    from assistant.reader import no_answer
+
+    start = np.array([4.0, 0.0, 0.0, 0.0])
+    end = np.array([4.0, 0.0, 0.0, 0.0])
+    p = np.exp(4.0) / (np.exp(4.0) + 2)  # [CLS] against the sentence's tokens 2 and 3
+    assert no_answer(start, end, [2, 3]) == pytest.approx(p * p)
+    assert no_answer(np.zeros(4), np.zeros(4), [1, 2, 3]) == pytest.approx(1 / 16)
+
+
+def test_each_squad_article_gets_the_reader_that_never_read_it(tmp_path: Path) -> None:
+    from assistant.errors import AssistantError
+    from evals.train_reader import out_of_fold_readers
+
+    with pytest.raises(AssistantError, match="No out-of-fold readers") as caught:
+        out_of_fold_readers(tmp_path)
+    assert "evals.train_reader" in str(caught.value)
+    for n, held in enumerate(([0, 1], [2, 3])):
+        (tmp_path / f"fold{n}.json").write_text(json.dumps({"held_out_articles": held}))
+        (tmp_path / f"fold{n}.onnx").write_bytes(b"")
+    found = out_of_fold_readers(tmp_path)
+    assert found == {
+        0: tmp_path / "fold0.onnx",
+        1: tmp_path / "fold0.onnx",
+        2: tmp_path / "fold1.onnx",
+        3: tmp_path / "fold1.onnx",
+    }
