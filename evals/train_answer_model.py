@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +206,8 @@ def choose_threshold(
     for e in examples:
         if not e.item.answerable:
             continue
-        d = decide(unlimited, e, settings)
+        # Only the confidence counts here: no short answer to read.
+        d = decide(unlimited, replace(e, reader=None), settings)
         if not d["abstained"] and isinstance(d["confidence"], float):
             confidences.append(d["confidence"])
     total = sum(1 for e in examples if e.item.answerable)
