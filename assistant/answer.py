@@ -3,8 +3,6 @@ the retrieved passages, or abstains when the evidence is too weak."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -12,11 +10,11 @@ import numpy as np
 
 from assistant.answer_model import AnswerModel, features
 from assistant.config import AnswerSettings
+from assistant.names import unmentioned
 from assistant.reader import SpanReader
 from assistant.rerank import ARTICLE_WORDS, MONTHS, QUANTITY, TIME, YEAR, Candidate, quantities
 from assistant.shortanswer import MONEY, Span, asked_type, extract, has_asked_fact, trim
 from assistant.strength import load_calibration
-from assistant.text import STOPWORDS, stem
 from assistant.types import (
     Answer,
     AnswerSentence,
@@ -38,16 +36,6 @@ NO_ANSWER = "The sources I have do not answer this question."
 # against 0.48), so it comes first.
 READ_MIN_PROBABILITY = 0.3
 READ_MAX_SHARE = 0.6
-
-
-def question_entities(question: str) -> list[str]:
-    """Capitalised words and years in a question (not its first word): the names it is about."""
-    tokens = re.findall(r"[A-Za-z][\w'’-]*|\d{4}", question)
-    out = []
-    for i, tok in enumerate(tokens):
-        if tok.isdigit() or (i > 0 and tok[0].isupper() and tok.lower() not in STOPWORDS):
-            out.append(tok)
-    return out
 
 
 class ExtractiveAnswerer:
@@ -198,36 +186,13 @@ def missing_entities(
     question: str, passages: list[Passage], docs: dict[str, StoredDocument]
 ) -> list[str]:
     """Names and years in the question that none of the answer's passages mention."""
-    seen = _fold(
+    return unmentioned(
+        question,
         " ".join(
             f"{docs[p.doc_id].meta.title if p.doc_id in docs else ''} {p.section} {p.text}"
             for p in passages
-        )
+        ),
     )
-    return [e for e in question_entities(question) if not _mentioned(_fold(e), seen)]
-
-
-@lru_cache(maxsize=2048)
-def _fold(text: str) -> str:
-    """Lower case without accents: "Beyonce" is a form of "Beyoncé"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def _mentioned(word: str, text: str) -> bool:
-    """Whether `word` or a form of it ("Russia" for "Russian", "China" for "Chinese") occurs."""
-    if word in text:
-        return True
-    parts = [w for w in re.split(r"[-‐–]", word) if w]
-    if len(parts) > 1:
-        return all(_mentioned(w, text) for w in parts)
-    if len(stem(word)) >= 4 and stem(word) in text:
-        return True
-    for suffix in ("ese", "ian", "an", "ish", "i"):
-        root = word[: -len(suffix)]
-        if word.endswith(suffix) and len(root) >= 4 and root in text:
-            return True
-    return False
 
 
 def _redundant(a: Candidate, b: Candidate) -> bool:

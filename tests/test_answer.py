@@ -2,8 +2,9 @@ import re
 
 import pytest
 
-from assistant.answer import NO_ANSWER, question_entities
+from assistant.answer import NO_ANSWER
 from assistant.errors import InputError
+from assistant.names import question_entities
 from assistant.service import Assistant
 
 TRADE = "How large was bilateral trade between Russia and China in 2023?"

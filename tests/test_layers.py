@@ -45,6 +45,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("assistant.retrieve", "assistant.rerank", "assistant.search"),
     (
+        "assistant.names",
         "assistant.shortanswer",
         "assistant.reader",
         "assistant.answer_model",

@@ -1,0 +1,116 @@
+"""The names a question is about, and whether a text mentions them: a question about a name
+that the quoted passages never mention is not answered by them.
+
+A state is also named by its capital or its seat of power ("Moscow" and "the Kremlin" for
+Russia): data/state_names.txt lists those names for every UN member state and a few more,
+written from general knowledge (not fitted on any question set).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+from assistant.text import STOPWORDS, stem
+
+STATE_NAMES = Path(__file__).resolve().parent / "data" / "state_names.txt"
+
+
+def question_entities(question: str) -> list[str]:
+    """Capitalised words and years in a question (not its first word): the names it is about."""
+    tokens = re.findall(r"[A-Za-z][\w'’-]*|\d{4}", question)
+    out = []
+    for i, tok in enumerate(tokens):
+        if tok.isdigit():
+            out.append(tok)
+            continue
+        # "Putin's" names Putin; in "Beijing-based" only the capitalised part is a name.
+        tok = re.sub(r"['’]s?$", "", tok)
+        for part in re.split(r"[-‐–]", tok) if i > 0 else ():
+            if part[:1].isupper() and part.lower() not in STOPWORDS:
+                out.append(part)
+    return out
+
+
+@lru_cache(maxsize=2048)
+def fold(text: str) -> str:
+    """Lower case without accents: "Beyonce" is a form of "Beyoncé"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def mentioned(word: str, text: str) -> bool:
+    """Whether `word` or a form of it ("Russia" for "Russian", "China" for "Chinese") occurs,
+    or, for a state, another of its names ("Russia" for "Moscow"). Both are folded."""
+    if _form_in(word, text):
+        return True
+    return any(_name_in(name, text) for name in _state_of(word) if name != word)
+
+
+@lru_cache(maxsize=4096)
+def _state_of(word: str) -> tuple[str, ...]:
+    """All the names of the state `word` names ("moscow") or is the adjective of
+    ("american": America); () when it is no state's."""
+    names = _state_names()
+    if word in names:
+        return names[word]
+    for suffix in ("ese", "ian", "an", "ish", "i", "n"):
+        root = word[: -len(suffix)]
+        if word.endswith(suffix) and len(root) >= 4:
+            found = next((v for k, v in names.items() if k.startswith(root)), None)
+            if found:
+                return found
+    return ()
+
+
+def _form_in(word: str, text: str) -> bool:
+    if word in text:
+        return True
+    parts = [w for w in re.split(r"[-‐–]", word) if w]
+    if len(parts) > 1:
+        return all(_form_in(w, text) for w in parts)
+    if len(stem(word)) >= 4 and stem(word) in text:
+        return True
+    for suffix in ("ese", "ian", "an", "ish", "i"):
+        root = word[: -len(suffix)]
+        if word.endswith(suffix) and len(root) >= 4 and root in text:
+            return True
+    return False
+
+
+def _name_in(name: str, text: str) -> bool:
+    # A short name ("uk", "prc") must stand as a word, not inside one.
+    if len(name) <= 4:
+        return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None
+    # "china" is also named by "chinese", "russia" by "russian": a word that starts like it.
+    return _form_in(name, text) or re.search(rf"(?<!\w){re.escape(name[:-1])}", text) is not None
+
+
+# Names that fold to everyday English words ("US" -> "us", "Malé" -> "male").
+_WORDS = frozenset(["us", "male"])
+
+
+@lru_cache(maxsize=1)
+def _state_names() -> dict[str, tuple[str, ...]]:
+    """Each one-word name of a state (folded) -> all the names of that state (folded). Names
+    that are common words are left out: they would be found everywhere."""
+    try:
+        lines = STATE_NAMES.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for line in lines:
+        folded = (fold(x.strip()) for x in line.split("|"))
+        names = tuple(n for n in folded if n and n not in STOPWORDS and n not in _WORDS)
+        for name in names:
+            if " " not in name:
+                out[name] = names
+    return out
+
+
+def unmentioned(question: str, text: str) -> list[str]:
+    """The question's names and years that `text` does not mention in any form."""
+    seen = fold(text)
+    return [name for name in question_entities(question) if not mentioned(fold(name), seen)]

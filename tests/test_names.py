@@ -1,0 +1,48 @@
+"""The names a question is about, and whether a text mentions them in any of their forms."""
+
+from __future__ import annotations
+
+from assistant.names import STATE_NAMES, fold, mentioned, question_entities, unmentioned
+
+
+def test_names_drop_possessives_and_the_lower_case_parts_of_compounds() -> None:
+    assert question_entities("What did Putin's Beijing-based aides sign in 2019?") == [
+        "Putin",
+        "Beijing",
+        "2019",
+    ]
+
+
+def test_a_state_is_mentioned_by_its_capital_or_seat_of_power() -> None:
+    assert mentioned("moscow", fold("Russian forces crossed the river."))
+    assert mentioned("kremlin", fold("Russia said no."))
+    assert mentioned("russia", fold("Talks in Moscow ended."))
+    assert mentioned("beijing", fold("The People's Republic of China agreed."))
+    assert mentioned("washington", fold("The U.S. said no."))
+    assert not mentioned("moscow", fold("Chinese forces crossed the river."))
+
+
+def test_a_state_is_mentioned_by_its_adjective_and_an_adjective_names_its_state() -> None:
+    assert mentioned("beijing", fold("Chinese institutes opened."))
+    assert mentioned("american", fold("Across America it rained."))
+    assert not mentioned("moscow", fold("The machine stopped."))
+
+
+def test_short_and_word_like_names_do_not_match_inside_words() -> None:
+    assert not mentioned("washington", fold("Thus the rest of us agreed."))  # "US"
+    assert not mentioned("london", fold("Ukraine signed."))  # "UK"
+    assert mentioned("london", fold("The UK signed."))
+    assert not mentioned("maldives", fold("A male delegate spoke."))  # "Malé"
+
+
+def test_unmentioned_names_are_those_no_form_of_which_occurs() -> None:
+    text = "Russia and China signed the treaty in 2001."
+    assert unmentioned("Did Moscow and Beijing sign it with Tokyo in 2001?", text) == ["Tokyo"]
+
+
+def test_the_state_names_file_is_one_group_per_line_with_no_name_twice() -> None:
+    lines = STATE_NAMES.read_text(encoding="utf-8").splitlines()
+    # Accented and plain spellings of one name fold alike: count each line's names once.
+    names = [n for line in lines for n in {fold(x) for x in line.split("|")}]
+    assert len(lines) >= 198 and all(line.count("|") >= 1 for line in lines)
+    assert len(names) == len(set(names))
