@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from assistant.text import STOPWORDS, stem, words
+from assistant.text import DAY, STOPWORDS, in_name, stem, words
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|"
@@ -107,7 +107,14 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
     if kind == "money":
         found = [m.span() for m in FIGURE.finditer(sentence) if MONEY.search(m.group(0))]
     elif kind == "figure":
-        found = [m.span() for m in FIGURE.finditer(sentence) if not _is_year(m.group(0))]
+        days = [m.span() for m in DAY.finditer(sentence)]
+        found = [
+            m.span()
+            for m in FIGURE.finditer(sentence)
+            if not _is_year(m.group(0).rstrip(","))
+            and not any(s <= m.start() < e for s, e in days)
+            and not in_name(sentence, m.start())
+        ]
     elif kind == "date":
         found = [m.span() for m in DATE.finditer(sentence)]
     elif kind == "term":

@@ -308,6 +308,31 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
+# The day of a date ("22 March", "9–10 November", "March 22"): part of a date, not a count.
+_MONTH_NAMES = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+)
+DAY = re.compile(
+    rf"\b\d{{1,2}}(?:\s?[-–]\s?\d{{1,2}})?\s{_MONTH_NAMES}\b|\b{_MONTH_NAMES}\s\d{{1,2}}\b", re.I
+)
+
+
+_NAME_BEFORE = re.compile(r"\b[A-Z][\w-]*\s$")
+_SMALL_NUMBER = re.compile(r"\d{1,2}(?![\d,%]|\.\d)")
+
+
+def in_name(text: str, at: int) -> bool:
+    """Whether the figure starting at `at` is part of a name: glued to a word ("G7",
+    "Su-35"), or a small number after a capitalised word ("Arctic LNG 2", "Article 5")."""
+    before = text[max(0, at - 2) : at]
+    if before and (before[-1].isalpha() or (before[-1] in "-‐" and before[:1].isalpha())):
+        return True
+    name = _NAME_BEFORE.search(text[max(0, at - 40) : at])
+    return bool(
+        name and _SMALL_NUMBER.match(text, at) and name.group(0).strip().lower() not in STOPWORDS
+    )
+
+
 def numbers(text: str) -> set[str]:
     """Figures mentioned in a text, with separators removed ("240", "2023", "30")."""
     return {n.replace(",", "") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.rerank import quantities
 from assistant.shortanswer import asked_type, extract, has_asked_fact
 
 
@@ -78,3 +79,25 @@ def test_the_question_s_own_figure_is_not_its_answer() -> None:
     assert (
         span is not None and "Trade passed $240 billion in 2023."[span.start : span.end] == "2023"
     )
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "After the attack near Moscow on 22 March 2024, Russia tightened its rules.",
+        "A ceasefire signed on 9–10 November 2020 ended the war.",
+        "The tanker docked on March 28, 2025 with a cargo from Arctic LNG 2.",
+        "With the G7, it set a cap on Su-35 exports.",
+    ],
+)
+def test_days_of_dates_and_numbers_in_names_are_no_count(sentence: str) -> None:
+    question = "How many people died in the attack?"
+    assert extract(question, sentence) is None
+    assert quantities(sentence) == set()
+
+
+def test_counts_beside_dates_and_names_are_still_counts() -> None:
+    sentence = "On 11 September 2018, The 25 brigades of Vostok 2018 had about 300,000 troops."
+    assert quantities(sentence) == {"25", "300000"}
+    span = extract("How many troops took part in Vostok 2018?", sentence)
+    assert span is not None and sentence[span.start : span.end] == "about 300,000 troops"
