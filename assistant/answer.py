@@ -13,7 +13,15 @@ from assistant.config import AnswerSettings
 from assistant.names import unmentioned
 from assistant.reader import SpanReader
 from assistant.rerank import ARTICLE_WORDS, MONTHS, QUANTITY, TIME, YEAR, Candidate, quantities
-from assistant.shortanswer import MONEY, Span, asked_type, extract, has_asked_fact, trim
+from assistant.shortanswer import (
+    MONEY,
+    Span,
+    asked_type,
+    extract,
+    figure_fits,
+    has_asked_fact,
+    trim,
+)
 from assistant.strength import load_calibration
 from assistant.types import (
     Answer,
@@ -175,7 +183,7 @@ def _wants(question: str) -> tuple[bool, bool, bool]:
 def fits_question(question: str, sentence: str) -> bool:
     """A question asking how many or when needs a figure or a date in its answer."""
     number, money, time = _wants(question)
-    if number and not quantities(sentence):
+    if number and not (quantities(sentence) and figure_fits(question, sentence)):
         return False
     if money and not MONEY.search(sentence):
         return False  # "how much did it cost" is not answered by a count of troops

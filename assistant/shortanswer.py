@@ -125,6 +125,55 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in found if sentence[s:e].strip()]
 
 
+# What a figure counts or measures. "How many tonnes" is not answered by "10 billion euros",
+# nor "how many peacekeepers" by "44 days": a figure whose unit is of another kind than the
+# one the question names is not the figure asked for (set from the meaning of the words).
+_UNIT_KINDS = {
+    "time": "years year months month weeks week days day hours hour minutes decades decade",
+    "length": "km kilometres kilometers kilometre kilometer metres meters metre meter miles mile",
+    "area": "km² hectares hectare acres",
+    "mass": "tonnes tonne tons ton mt",
+    "volume": "bcm barrels barrel litres liters",
+    "money": "dollars dollar euros euro yuan roubles rouble rubles ruble $ € £ ¥",
+    "share": "% percent percentage",
+    "people": "people persons personnel troops soldiers servicemen citizens inhabitants "
+    "residents workers students tourists visitors migrants peacekeepers refugees",
+}
+_KIND_OF = {w: kind for kind, ws in _UNIT_KINDS.items() for w in ws.split()}
+_ASKED_UNIT = re.compile(r"\bhow (?:many|much)\s+((?:[\w’'-]+\s+){0,2}[\w’'-]+)", re.I)
+
+
+def _unit_kind(text: str) -> str | None:
+    """The kind of the first unit word in `text` ("square kilometres" is an area)."""
+    lowered = text.lower().replace("per cent", "percent")
+    if "square" in lowered or "km²" in lowered:
+        return "area"
+    for token in re.findall(r"[$€£¥%]|[^\W\d_]+²?", lowered):
+        if token in _KIND_OF:
+            return _KIND_OF[token]
+    return None
+
+
+def asked_unit(question: str) -> str | None:
+    """The kind of unit a "how many/much" question names ("how many tonnes": mass), or None."""
+    m = _ASKED_UNIT.search(question)
+    return _unit_kind(m.group(1)) if m else None
+
+
+def _figure_kind(sentence: str, start: int, end: int) -> str | None:
+    """The kind of unit a figure carries: in its span or in the two words after it."""
+    after = " ".join(sentence[end:].split()[:2])
+    return _unit_kind(sentence[start:end]) or _unit_kind(after)
+
+
+def figure_fits(question: str, sentence: str) -> bool:
+    """Whether the sentence holds a figure that can be the one asked for: any figure when the
+    question names no unit, else one of that kind or of no stated kind."""
+    unit = asked_unit(question)
+    spans = _candidates("figure", sentence)
+    return any(unit is None or _figure_kind(sentence, s, e) in (None, unit) for s, e in spans)
+
+
 def _is_year(text: str) -> bool:
     return bool(re.fullmatch(r"(?:in |since )?(?:1[5-9]\d\d|20\d\d)s?", text.strip(), re.I))
 
@@ -147,6 +196,9 @@ def extract(question: str, sentence: str) -> Span | None:
     if kind is None:
         return None
     spans = _candidates(kind, sentence)
+    unit = asked_unit(question) if kind == "figure" else None
+    if unit is not None:
+        spans = [(s, e) for s, e in spans if _figure_kind(sentence, s, e) in (None, unit)]
     if kind == "money" and not spans:
         return None
     asked = _question_stems(question)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.answer import fits_question
 from assistant.rerank import quantities
-from assistant.shortanswer import asked_type, extract, has_asked_fact
+from assistant.shortanswer import asked_type, asked_unit, extract, figure_fits, has_asked_fact
 
 
 @pytest.mark.parametrize(
@@ -101,3 +102,33 @@ def test_counts_beside_dates_and_names_are_still_counts() -> None:
     assert quantities(sentence) == {"25", "300000"}
     span = extract("How many troops took part in Vostok 2018?", sentence)
     assert span is not None and sentence[span.start : span.end] == "about 300,000 troops"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many tonnes of freight did the corridor carry?", "mass"),
+        ("How many Russian peacekeepers were deployed?", "people"),
+        ("How many square kilometres does the district cover?", "area"),
+        ("How many members does the SCO have?", None),
+        ("How much did the pipeline cost?", None),
+    ],
+)
+def test_the_unit_a_question_asks_for(question: str, kind: str | None) -> None:
+    assert asked_unit(question) == kind
+
+
+def test_a_figure_of_another_kind_of_unit_is_not_the_figure_asked_for() -> None:
+    sentence = (
+        "The war lasted 44 days and about 100,000 people fled, at a cost of 10 billion euros."
+    )
+    tonnes = "How many tonnes of freight were moved?"
+    assert not figure_fits(tonnes, sentence) and extract(tonnes, sentence) is None
+    people = "How many refugees fled?"
+    span = extract(people, sentence)
+    assert span is not None and sentence[span.start : span.end] == "about 100,000 people"
+    days = "How many days did the war last?"
+    span = extract(days, sentence)
+    assert span is not None and sentence[span.start : span.end] == "44 days"
+    assert figure_fits("How many soldiers were killed?", "It lasted 44 days; 3,000 were killed.")
+    assert not fits_question("How many peacekeepers were deployed?", "The war lasted 44 days.")
