@@ -18,6 +18,19 @@ from assistant.text import STOPWORDS, stem
 STATE_NAMES = Path(__file__).resolve().parent / "data" / "state_names.txt"
 
 
+# The common nouns inside names ("Kyrgyz Republic", "Gydan Peninsula", "Winter Games"): a text
+# may name the same thing without them, so only the distinctive words count.
+_GENERIC_WORDS = """
+republic kingdom federation union island islands peninsula sea ocean river lake
+mountains province region district oblast krai city port bay gulf strait games cup
+summit treaty agreement convention declaration statement bank organisation organization
+council ministry department agency corporation company group forum party army navy force
+forces base station university institute centre center north south east west northern
+southern eastern western central
+"""
+_GENERIC = frozenset(_GENERIC_WORDS.split())
+
+
 def question_entities(question: str) -> list[str]:
     """Capitalised words and years in a question (not its first word): the names it is about."""
     tokens = re.findall(r"[A-Za-z][\w'’-]*|\d{4}", question)
@@ -29,7 +42,7 @@ def question_entities(question: str) -> list[str]:
         # "Putin's" names Putin; in "Beijing-based" only the capitalised part is a name.
         tok = re.sub(r"['’]s?$", "", tok)
         for part in re.split(r"[-‐–]", tok) if i > 0 else ():
-            if part[:1].isupper() and part.lower() not in STOPWORDS:
+            if part[:1].isupper() and part.lower() not in STOPWORDS | _GENERIC:
                 out.append(part)
     return out
 

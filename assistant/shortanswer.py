@@ -50,6 +50,10 @@ _NAMED_AS = re.compile(
     r"\b(?:called|known as|named|dubbed|termed|nicknamed|labell?ed|referred to as)\s+"
     rf"(?:the\s+)?({_CAPITALISED}(?:\s+(?:(?:of|the|and|for|de)\s+)*{_CAPITALISED})*)"
 )
+# A month or a weekday is capitalised but names no one: "who" is not answered by "January".
+_CALENDAR = re.compile(
+    rf"{_MONTH}|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)", re.I
+)
 _NAME = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:(?:of|the|de|van|von|al|bin)\s+)?[A-Z][\w’'.-]*)*")
 
 _ASKS_MONEY = re.compile(
@@ -121,7 +125,12 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
         found = [m.span(1) for m in _QUOTED.finditer(sentence)]
         found += [m.span(1) for m in _NAMED_AS.finditer(sentence)]
     else:
-        found = [m.span() for m in _NAME.finditer(sentence) if m.start() > 0 or " " in m.group(0)]
+        found = [
+            m.span()
+            for m in _NAME.finditer(sentence)
+            if (m.start() > 0 or " " in m.group(0))
+            and not _CALENDAR.fullmatch(m.group(0).rstrip("."))
+        ]
     return [(s, e) for s, e in found if sentence[s:e].strip()]
 
 

@@ -132,3 +132,11 @@ def test_a_figure_of_another_kind_of_unit_is_not_the_figure_asked_for() -> None:
     assert span is not None and sentence[span.start : span.end] == "44 days"
     assert figure_fits("How many soldiers were killed?", "It lasted 44 days; 3,000 were killed.")
     assert not fits_question("How many peacekeepers were deployed?", "The war lasted 44 days.")
+
+
+def test_who_is_not_answered_by_a_month_or_a_weekday() -> None:
+    assert extract("Who is the ambassador?", "Armenia: in force since January 2020.") is None
+    assert extract("Who spoke?", "Talks resumed on Monday.") is None
+    sentence = "The treaty was signed in July by Jiang Zemin."
+    span = extract("Who signed the treaty?", sentence)
+    assert span is not None and sentence[span.start : span.end] == "Jiang Zemin"
