@@ -59,22 +59,23 @@ def mentioned(word: str, text: str) -> bool:
     or, for a state, another of its names ("Russia" for "Moscow"). Both are folded."""
     if _form_in(word, text):
         return True
-    return any(_name_in(name, text) for name in _state_of(word) if name != word)
+    names = _state_of(word)
+    return any(_name_in(n, text, n == names[0]) for n in names)
 
 
 @lru_cache(maxsize=4096)
 def _state_of(word: str) -> tuple[str, ...]:
     """All the names of the state `word` names ("moscow") or is the adjective of
-    ("american": America); () when it is no state's."""
+    ("american": America, "austrian": Austria); () when it is no state's."""
     names = _state_names()
     if word in names:
         return names[word]
-    for suffix in ("ese", "ian", "an", "ish", "i", "n"):
+    for suffix in ("ese", "ian", "ean", "an", "ish", "i"):
         root = word[: -len(suffix)]
         if word.endswith(suffix) and len(root) >= 4:
-            found = next((v for k, v in names.items() if k.startswith(root)), None)
-            if found:
-                return found
+            for ending in ("ia", "a", "y", "e", ""):
+                if root + ending in names:
+                    return names[root + ending]
     return ()
 
 
@@ -93,12 +94,15 @@ def _form_in(word: str, text: str) -> bool:
     return False
 
 
-def _name_in(name: str, text: str) -> bool:
-    # A short name ("uk", "prc") must stand as a word, not inside one.
-    if len(name) <= 4:
+def _name_in(name: str, text: str, country: bool = False) -> bool:
+    """Whether a state's name stands in `text` as a word; a country's common name (the first
+    of its line) also by its adjective: "china" by "chinese", "russia" by "russian"."""
+    if not country:
         return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None
-    # "china" is also named by "chinese", "russia" by "russian": a word that starts like it.
-    return _form_in(name, text) or re.search(rf"(?<!\w){re.escape(name[:-1])}", text) is not None
+    forms = re.escape(name)
+    if len(name) > 4:
+        forms += f"|{re.escape(name[:-1])}(?:a|e|ia|n|an|ian|ean|ese|ish|i)"
+    return re.search(rf"(?<!\w)(?:{forms})(?!\w)", text) is not None
 
 
 # Names that fold to everyday English words ("US" -> "us", "Malé" -> "male").
@@ -107,7 +111,7 @@ _WORDS = frozenset(["us", "male"])
 
 @lru_cache(maxsize=1)
 def _state_names() -> dict[str, tuple[str, ...]]:
-    """Each one-word name of a state (folded) -> all the names of that state (folded). Names
+    """Each name of a state (folded) -> all the names of that state (folded). Names
     that are common words are left out: they would be found everywhere."""
     try:
         lines = STATE_NAMES.read_text(encoding="utf-8").splitlines()
@@ -118,12 +122,28 @@ def _state_names() -> dict[str, tuple[str, ...]]:
         folded = (fold(x.strip()) for x in line.split("|"))
         names = tuple(n for n in folded if n and n not in STOPWORDS and n not in _WORDS)
         for name in names:
-            if " " not in name:
-                out[name] = names
+            out[name] = names
     return out
 
 
 def unmentioned(question: str, text: str) -> list[str]:
-    """The question's names and years that `text` does not mention in any form."""
-    seen = fold(text)
-    return [name for name in question_entities(question) if not mentioned(fold(name), seen)]
+    """The question's names and years that `text` does not mention in any form. A state named
+    in several words ("the United States") is one name, mentioned by any of its names."""
+    seen, asked = fold(text), fold(question)
+    names = question_entities(question)
+    missing = []
+    for phrase, group in _phrases():
+        if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", asked):
+            parts = set(phrase.split())
+            names = [n for n in names if fold(n) not in parts]
+            if not any(_name_in(n, seen, n == group[0]) for n in group):
+                missing.append(phrase)
+            asked = asked.replace(phrase, " ")
+    return [name for name in names if not mentioned(fold(name), seen)] + missing
+
+
+@lru_cache(maxsize=1)
+def _phrases() -> list[tuple[str, tuple[str, ...]]]:
+    """The states' names of several words, longest first, each with all its state's names."""
+    found = {n: v for v in _state_names().values() for n in v if " " in n}
+    return sorted(found.items(), key=lambda item: -len(item[0]))

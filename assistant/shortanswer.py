@@ -52,8 +52,9 @@ _NAMED_AS = re.compile(
 )
 # A month or a weekday is capitalised but names no one: "who" is not answered by "January".
 _CALENDAR = re.compile(
-    rf"{_MONTH}|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)", re.I
-)
+    r"January|February|March|April|June|July|August|September|October|November|December|"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+)  # not "May": Theresa May is a "who"
 _NAME = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:(?:of|the|de|van|von|al|bin)\s+)?[A-Z][\w’'.-]*)*")
 
 _ASKS_MONEY = re.compile(
@@ -116,8 +117,8 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
             m.span()
             for m in FIGURE.finditer(sentence)
             if not _is_year(m.group(0).rstrip(","))
-            and not any(s <= m.start() < e for s, e in days)
-            and not in_name(sentence, m.start())
+            and not any(s <= _digit(m) < e for s, e in days)
+            and not in_name(sentence, _digit(m))
         ]
     elif kind == "date":
         found = [m.span() for m in DATE.finditer(sentence)]
@@ -125,11 +126,13 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
         found = [m.span(1) for m in _QUOTED.finditer(sentence)]
         found += [m.span(1) for m in _NAMED_AS.finditer(sentence)]
     else:
+        days = [m.span() for m in DAY.finditer(sentence)]
         found = [
             m.span()
             for m in _NAME.finditer(sentence)
             if (m.start() > 0 or " " in m.group(0))
             and not _CALENDAR.fullmatch(m.group(0).rstrip("."))
+            and not any(s <= m.start() < e for s, e in days)  # "May" in "28 May 1858"
         ]
     return [(s, e) for s, e in found if sentence[s:e].strip()]
 
@@ -140,9 +143,10 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
 _UNIT_KINDS = {
     "time": "years year months month weeks week days day hours hour minutes decades decade",
     "length": "km kilometres kilometers kilometre kilometer metres meters metre meter miles mile",
+    # "cubic metres" is a volume and "square kilometres" an area: see _unit_kind.
     "area": "km² hectares hectare acres",
     "mass": "tonnes tonne tons ton mt",
-    "volume": "bcm barrels barrel litres liters",
+    "volume": "bcm m³ barrels barrel litres liters",
     "money": "dollars dollar euros euro yuan roubles rouble rubles ruble $ € £ ¥",
     "share": "% percent percentage",
     "people": "people persons personnel troops soldiers servicemen citizens inhabitants "
@@ -155,8 +159,10 @@ _ASKED_UNIT = re.compile(r"\bhow (?:many|much)\s+((?:[\w’'-]+\s+){0,2}[\w’'-
 def _unit_kind(text: str) -> str | None:
     """The kind of the first unit word in `text` ("square kilometres" is an area)."""
     lowered = text.lower().replace("per cent", "percent")
-    if "square" in lowered or "km²" in lowered:
+    if re.search(r"\bsquare (?:kilomet|met|mile|km)|km²", lowered):
         return "area"
+    if re.search(r"\bcubic (?:met|km)", lowered):
+        return "volume"
     for token in re.findall(r"[$€£¥%]|[^\W\d_]+²?", lowered):
         if token in _KIND_OF:
             return _KIND_OF[token]
@@ -171,8 +177,10 @@ def asked_unit(question: str) -> str | None:
 
 def _figure_kind(sentence: str, start: int, end: int) -> str | None:
     """The kind of unit a figure carries: in its span or in the two words after it."""
-    after = " ".join(sentence[end:].split()[:2])
-    return _unit_kind(sentence[start:end]) or _unit_kind(after)
+    after = sentence[end:].split()[:2]
+    if after and after[0].lower() in ("a", "per", "each", "every"):
+        after = []  # "1,000 a day" is a count of something else, at a rate
+    return _unit_kind(sentence[start:end]) or _unit_kind(" ".join(after))
 
 
 def figure_fits(question: str, sentence: str) -> bool:
@@ -181,6 +189,12 @@ def figure_fits(question: str, sentence: str) -> bool:
     unit = asked_unit(question)
     spans = _candidates("figure", sentence)
     return any(unit is None or _figure_kind(sentence, s, e) in (None, unit) for s, e in spans)
+
+
+def _digit(m: re.Match[str]) -> int:
+    """Where a figure's number starts ("about 40" starts at 4)."""
+    found = re.search(r"\d", m.group(0))
+    return m.start() + (found.start() if found else 0)
 
 
 def _is_year(text: str) -> bool:

@@ -308,29 +308,39 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
-# The day of a date ("22 March", "9–10 November", "March 22"): part of a date, not a count.
+# The day of a date ("22 March", "9–10 November", "22nd Mar", "March 22"): part of a date, not
+# a count. Months are capitalised: "30 may have died" holds a count.
 _MONTH_NAMES = (
-    r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\b\.?"
 )
+_DAY_NUMBER = r"(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)?"
 DAY = re.compile(
-    rf"\b\d{{1,2}}(?:\s?[-–]\s?\d{{1,2}})?\s{_MONTH_NAMES}\b|\b{_MONTH_NAMES}\s\d{{1,2}}\b", re.I
+    rf"\b{_DAY_NUMBER}(?:\s?[-–]\s?{_DAY_NUMBER})?\s(?:of\s)?{_MONTH_NAMES}"
+    rf"|\b{_MONTH_NAMES}\s{_DAY_NUMBER}\b"
 )
-
-
-_NAME_BEFORE = re.compile(r"\b[A-Z][\w-]*\s$")
+_NAME_BEFORE = re.compile(r"(\S?)\s*\b([A-Z][\w-]*)\s$")
 _SMALL_NUMBER = re.compile(r"\d{1,2}(?![\d,%]|\.\d)")
+# Capitalised words a count can follow: currency codes, days and months ("USD 24 billion").
+_NOT_NAMES_WORDS = """usd eur rmb cny rub gbp jpy monday tuesday wednesday thursday friday
+saturday sunday january february march april may june july august september october november
+december"""
+_NOT_NAMES = frozenset(_NOT_NAMES_WORDS.split())
 
 
 def in_name(text: str, at: int) -> bool:
     """Whether the figure starting at `at` is part of a name: glued to a word ("G7",
-    "Su-35"), or a small number after a capitalised word ("Arctic LNG 2", "Article 5")."""
+    "Su-35"), or a small number after a capitalised word inside a sentence ("Arctic LNG 2",
+    "Power of Siberia 2"; not "Nearly 40 people" at a sentence's start)."""
     before = text[max(0, at - 2) : at]
     if before and (before[-1].isalpha() or (before[-1] in "-‐" and before[:1].isalpha())):
         return True
     name = _NAME_BEFORE.search(text[max(0, at - 40) : at])
-    return bool(
-        name and _SMALL_NUMBER.match(text, at) and name.group(0).strip().lower() not in STOPWORDS
-    )
+    if not name or not _SMALL_NUMBER.match(text, at):
+        return False
+    opens_sentence = name.group(1) in ("", ".", "!", "?", ":", ";", "(", "\u201c", '"')
+    word = name.group(2).lower()
+    return not opens_sentence and word not in STOPWORDS and word not in _NOT_NAMES
 
 
 def numbers(text: str) -> set[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from assistant.names import STATE_NAMES, fold, mentioned, question_entities, unmentioned
 
 
@@ -24,8 +26,30 @@ def test_a_state_is_mentioned_by_its_capital_or_seat_of_power() -> None:
 
 def test_a_state_is_mentioned_by_its_adjective_and_an_adjective_names_its_state() -> None:
     assert mentioned("beijing", fold("Chinese institutes opened."))
-    assert mentioned("american", fold("Across America it rained."))
-    assert not mentioned("moscow", fold("The machine stopped."))
+    assert mentioned("china", fold("Chinese institutes opened."))
+    assert mentioned("austrian", fold("Vienna said no."))
+    assert not mentioned("austrian", fold("Canberra said no."))  # not Australia
+    assert mentioned("american", fold("The United States said no."))
+    assert not mentioned("beijing", fold("The machine stopped."))
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("india", "It indicated that individuals agreed."),
+        ("ecuador", "It was quite clear."),  # Quito
+        ("santiago", "The children left."),  # Chile
+        ("kazan", "Astana hosted it."),  # a city, not "Kazakh"
+    ],
+)
+def test_a_state_s_names_are_not_found_inside_other_words(name: str, text: str) -> None:
+    assert not mentioned(name, fold(text))
+
+
+def test_a_state_named_in_several_words_is_one_name() -> None:
+    assert unmentioned("What did the United States say?", "Washington said no.") == []
+    assert unmentioned("Did North Korea send troops?", "Pyongyang sent troops.") == []
+    assert unmentioned("What did the United States say?", "Paris said no.") == ["united states"]
 
 
 def test_short_and_word_like_names_do_not_match_inside_words() -> None:

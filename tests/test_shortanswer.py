@@ -131,7 +131,28 @@ def test_a_figure_of_another_kind_of_unit_is_not_the_figure_asked_for() -> None:
     span = extract(days, sentence)
     assert span is not None and sentence[span.start : span.end] == "44 days"
     assert figure_fits("How many soldiers were killed?", "It lasted 44 days; 3,000 were killed.")
+    assert not figure_fits("How many soldiers were killed?", "The war went on for 44 days.")
+    assert not figure_fits("How many refugees were there?", "It lasted 44 days and more.")
+    assert figure_fits("How many refugees crossed?", "They crossed at 1,000 a day.")
+    assert figure_fits("How many cubic metres of gas?", "It carries 22.5 bcm a year.")
+    assert asked_unit("How many people per square kilometre?") == "people"
     assert not fits_question("How many peacekeepers were deployed?", "The war lasted 44 days.")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "count"),
+    [
+        ("Nearly 40 people died.", "40"),
+        ("Officials say 30 may have died.", "30"),
+        ("On 22nd March 40 people died.", "40"),
+        ("On 22 Mar 2024, 40 people died.", "40"),
+        ("USD 24 billion was lent.", "24"),
+    ],
+)
+def test_counts_at_a_sentence_s_start_or_after_a_date_are_counts(sentence: str, count: str) -> None:
+    assert quantities(sentence) == {count}
+    span = extract("How many people died?", sentence)
+    assert span is not None and count in sentence[span.start : span.end]
 
 
 def test_who_is_not_answered_by_a_month_or_a_weekday() -> None:
@@ -140,3 +161,9 @@ def test_who_is_not_answered_by_a_month_or_a_weekday() -> None:
     sentence = "The treaty was signed in July by Jiang Zemin."
     span = extract("Who signed the treaty?", sentence)
     assert span is not None and sentence[span.start : span.end] == "Jiang Zemin"
+    sentence = "It was signed on 28 May 1858 by Yishan."
+    span = extract("Who signed it?", sentence)
+    assert span is not None and sentence[span.start : span.end] == "Yishan"
+    sentence = "In London, Theresa May met him."
+    span = extract("Who met him?", sentence)
+    assert span is not None and sentence[span.start : span.end] == "Theresa May"
