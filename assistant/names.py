@@ -97,12 +97,15 @@ def _form_in(word: str, text: str) -> bool:
 def _name_in(name: str, text: str, country: bool = False) -> bool:
     """Whether a state's name stands in `text` as a word; a country's common name (the first
     of its line) also by its adjective: "china" by "chinese", "russia" by "russian"."""
-    if not country:
-        return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None
+    return _name_pattern(name, country).search(text) is not None
+
+
+@lru_cache(maxsize=4096)
+def _name_pattern(name: str, country: bool) -> re.Pattern[str]:
     forms = re.escape(name)
-    if len(name) > 4:
+    if country and len(name) > 4:
         forms += f"|{re.escape(name[:-1])}(?:a|e|ia|n|an|ian|ean|ese|ish|i)"
-    return re.search(rf"(?<!\w)(?:{forms})(?!\w)", text) is not None
+    return re.compile(rf"(?<!\w)(?:{forms})(?!\w)")
 
 
 # Names that fold to everyday English words ("US" -> "us", "Malé" -> "male").
@@ -129,21 +132,20 @@ def _state_names() -> dict[str, tuple[str, ...]]:
 def unmentioned(question: str, text: str) -> list[str]:
     """The question's names and years that `text` does not mention in any form. A state named
     in several words ("the United States") is one name, mentioned by any of its names."""
-    seen, asked = fold(text), fold(question)
+    seen = fold(text)
     names = question_entities(question)
     missing = []
-    for phrase, group in _phrases():
-        if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", asked):
-            parts = set(phrase.split())
-            names = [n for n in names if fold(n) not in parts]
-            if not any(_name_in(n, seen, n == group[0]) for n in group):
-                missing.append(phrase)
-            asked = asked.replace(phrase, " ")
+    for phrase in dict.fromkeys(m.group(0) for m in _phrases().finditer(fold(question))):
+        parts = set(phrase.split())
+        names = [n for n in names if fold(n) not in parts]
+        group = _state_names()[phrase]
+        if not any(_name_in(n, seen, n == group[0]) for n in group):
+            missing.append(phrase)
     return [name for name in names if not mentioned(fold(name), seen)] + missing
 
 
 @lru_cache(maxsize=1)
-def _phrases() -> list[tuple[str, tuple[str, ...]]]:
-    """The states' names of several words, longest first, each with all its state's names."""
-    found = {n: v for v in _state_names().values() for n in v if " " in n}
-    return sorted(found.items(), key=lambda item: -len(item[0]))
+def _phrases() -> re.Pattern[str]:
+    """The states' names of several words, longest first, as one pattern of whole words."""
+    phrases = sorted({n for n in _state_names() if " " in n}, key=len, reverse=True)
+    return re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, phrases))})(?!\w)")

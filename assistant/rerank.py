@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import RerankSettings
-from assistant.text import DAY, STOPWORDS, in_name, numbers, stem, terms, words
+from assistant.text import NUMBER, STOPWORDS, day_spans, no_count, numbers, stem, terms, words
 from assistant.types import Passage, Query, ScoredPassage, StoredDocument
 
 QUANTITY = re.compile(
@@ -138,20 +138,16 @@ class _Analysed:
     numbers: list[set[str]]
 
 
-_FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
-
-
 def quantities(text: str) -> set[str]:
     """Figures in a text that count or measure something: not years ("1,642 metres" is a
     figure, "1642" a year), not the days of dates ("22 March"), not parts of names ("G7",
     "Su-35")."""
-    days = [m.span() for m in DAY.finditer(text)]
+    days = day_spans(text)
     out = set()
-    for m in _FIGURE.finditer(text):
-        n, at = m.group(0).rstrip(","), m.start()
-        if YEAR.fullmatch(n) or any(s <= at < e for s, e in days) or in_name(text, at):
-            continue
-        out.add(n.replace(",", ""))
+    for m in NUMBER.finditer(text):
+        n = m.group(0).rstrip(",")
+        if not YEAR.fullmatch(n) and not no_count(text, m.start(), days):
+            out.add(n.replace(",", ""))
     return out
 
 

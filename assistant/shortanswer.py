@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from assistant.text import DAY, STOPWORDS, in_name, stem, words
+from assistant.text import MONTHS, STOPWORDS, WEEKDAYS, day_spans, no_count, stem, words
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|"
@@ -51,10 +51,8 @@ _NAMED_AS = re.compile(
     rf"(?:the\s+)?({_CAPITALISED}(?:\s+(?:(?:of|the|and|for|de)\s+)*{_CAPITALISED})*)"
 )
 # A month or a weekday is capitalised but names no one: "who" is not answered by "January".
-_CALENDAR = re.compile(
-    r"January|February|March|April|June|July|August|September|October|November|December|"
-    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
-)  # not "May": Theresa May is a "who"
+# Not "May": Theresa May is a "who" (a "May" inside a date is left out with the date).
+_CALENDAR = frozenset([*(m for m in MONTHS if m != "May"), *WEEKDAYS])
 _NAME = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:(?:of|the|de|van|von|al|bin)\s+)?[A-Z][\w’'.-]*)*")
 
 _ASKS_MONEY = re.compile(
@@ -112,13 +110,11 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
     if kind == "money":
         found = [m.span() for m in FIGURE.finditer(sentence) if MONEY.search(m.group(0))]
     elif kind == "figure":
-        days = [m.span() for m in DAY.finditer(sentence)]
+        days = day_spans(sentence)
         found = [
             m.span()
             for m in FIGURE.finditer(sentence)
-            if not _is_year(m.group(0).rstrip(","))
-            and not any(s <= _digit(m) < e for s, e in days)
-            and not in_name(sentence, _digit(m))
+            if not _is_year(m.group(0).rstrip(",")) and not no_count(sentence, _digit(m), days)
         ]
     elif kind == "date":
         found = [m.span() for m in DATE.finditer(sentence)]
@@ -126,12 +122,12 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
         found = [m.span(1) for m in _QUOTED.finditer(sentence)]
         found += [m.span(1) for m in _NAMED_AS.finditer(sentence)]
     else:
-        days = [m.span() for m in DAY.finditer(sentence)]
+        days = day_spans(sentence)
         found = [
             m.span()
             for m in _NAME.finditer(sentence)
             if (m.start() > 0 or " " in m.group(0))
-            and not _CALENDAR.fullmatch(m.group(0).rstrip("."))
+            and m.group(0).rstrip(".") not in _CALENDAR
             and not any(s <= m.start() < e for s, e in days)  # "May" in "28 May 1858"
         ]
     return [(s, e) for s, e in found if sentence[s:e].strip()]
@@ -183,12 +179,17 @@ def _figure_kind(sentence: str, start: int, end: int) -> str | None:
     return _unit_kind(sentence[start:end]) or _unit_kind(" ".join(after))
 
 
+def _of_unit(sentence: str, spans: list[tuple[int, int]], unit: str | None) -> list:
+    """The figures that can be of the asked `unit`: of that kind or of no stated kind."""
+    if unit is None:
+        return spans
+    return [(s, e) for s, e in spans if _figure_kind(sentence, s, e) in (None, unit)]
+
+
 def figure_fits(question: str, sentence: str) -> bool:
     """Whether the sentence holds a figure that can be the one asked for: any figure when the
     question names no unit, else one of that kind or of no stated kind."""
-    unit = asked_unit(question)
-    spans = _candidates("figure", sentence)
-    return any(unit is None or _figure_kind(sentence, s, e) in (None, unit) for s, e in spans)
+    return bool(_of_unit(sentence, _candidates("figure", sentence), asked_unit(question)))
 
 
 def _digit(m: re.Match[str]) -> int:
@@ -219,9 +220,8 @@ def extract(question: str, sentence: str) -> Span | None:
     if kind is None:
         return None
     spans = _candidates(kind, sentence)
-    unit = asked_unit(question) if kind == "figure" else None
-    if unit is not None:
-        spans = [(s, e) for s, e in spans if _figure_kind(sentence, s, e) in (None, unit)]
+    if kind == "figure":
+        spans = _of_unit(sentence, spans, asked_unit(question))
     if kind == "money" and not spans:
         return None
     asked = _question_stems(question)

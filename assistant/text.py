@@ -308,12 +308,25 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # The day of a date ("22 March", "9–10 November", "22nd Mar", "March 22"): part of a date, not
 # a count. Months are capitalised: "30 may have died" holds a count.
-_MONTH_NAMES = (
-    r"(?:January|February|March|April|May|June|July|August|September|October|November|"
-    r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\b\.?"
-)
+_MONTH_NAMES = rf"(?:{'|'.join(MONTHS)}|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\b\.?"
 _DAY_NUMBER = r"(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)?"
 DAY = re.compile(
     rf"\b{_DAY_NUMBER}(?:\s?[-–]\s?{_DAY_NUMBER})?\s(?:of\s)?{_MONTH_NAMES}"
@@ -322,10 +335,20 @@ DAY = re.compile(
 _NAME_BEFORE = re.compile(r"(\S?)\s*\b([A-Z][\w-]*)\s$")
 _SMALL_NUMBER = re.compile(r"\d{1,2}(?![\d,%]|\.\d)")
 # Capitalised words a count can follow: currency codes, days and months ("USD 24 billion").
-_NOT_NAMES_WORDS = """usd eur rmb cny rub gbp jpy monday tuesday wednesday thursday friday
-saturday sunday january february march april may june july august september october november
-december"""
-_NOT_NAMES = frozenset(_NOT_NAMES_WORDS.split())
+_NOT_NAMES = frozenset(
+    [*["usd", "eur", "rmb", "cny", "rub", "gbp", "jpy"], *(w.lower() for w in [*MONTHS, *WEEKDAYS])]
+)
+
+
+def day_spans(text: str) -> list[tuple[int, int]]:
+    """Where the days of dates stand in `text` (see DAY)."""
+    return [m.span() for m in DAY.finditer(text)]
+
+
+def no_count(text: str, at: int, days: list[tuple[int, int]]) -> bool:
+    """Whether the number starting at `at` is the day of a date (one of `days`, from
+    day_spans) or part of a name: it counts nothing."""
+    return any(s <= at < e for s, e in days) or in_name(text, at)
 
 
 def in_name(text: str, at: int) -> bool:
@@ -345,7 +368,7 @@ def in_name(text: str, at: int) -> bool:
 
 def numbers(text: str) -> set[str]:
     """Figures mentioned in a text, with separators removed ("240", "2023", "30")."""
-    return {n.replace(",", "") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)}
+    return {n.replace(",", "") for n in NUMBER.findall(text)}
 
 
 def truncate(text: str, limit: int) -> str:
