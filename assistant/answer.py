@@ -115,11 +115,16 @@ class ExtractiveAnswerer:
             answer.confidence = confidence
             return answer
         chosen = [best]
-        floor = max(settings.min_score, best.score * settings.relative_cutoff)
+        # Whether a sentence adds to the answer is judged on its score before the reader's
+        # share (the cutoff was set on that scale; the reader says how likely each sentence
+        # answers, not whether the question needs more than one).
+        floor = max(settings.min_score, (best.score - best.read) * settings.relative_cutoff)
         for cand in fitting:
-            if len(chosen) >= settings.max_sentences or cand.score < floor:
+            if len(chosen) >= settings.max_sentences:
                 break
-            if cand is not best and not any(_redundant(cand, c) for c in chosen):
+            if cand is best or cand.score - cand.read < floor:
+                continue
+            if not any(_redundant(cand, c) for c in chosen):
                 chosen.append(cand)
         # A question that combines things (a name the first passages lack, or "the article"
         # beside the background) gets one more sentence that covers what is missing.

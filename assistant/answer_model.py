@@ -46,6 +46,7 @@ FEATURES = (
     "missing_share",
     "sentence_missing_rare",
     "length",
+    "read",
 )
 
 
@@ -89,6 +90,7 @@ def features(
                 sum(weights[t] for t in missing) / total,
                 max((weights[t] for t in q_terms if t not in sentence), default=0.0) / top_idf,
                 math.log1p(len(cand.text)) / 6.0,
+                cand.read,
             ]
         )
     return np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES))

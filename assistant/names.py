@@ -80,17 +80,28 @@ def _state_of(word: str) -> tuple[str, ...]:
 
 
 def _form_in(word: str, text: str) -> bool:
-    if word in text:
+    """Whether `word`, or its stem or root ("russia" of "russian"), starts a word of `text`:
+    "oman" is not in "woman", nor "putin" in "rasputin"."""
+    if _starts_word(word, text):
         return True
     parts = [w for w in re.split(r"[-‐–]", word) if w]
     if len(parts) > 1:
         return all(_form_in(w, text) for w in parts)
-    if len(stem(word)) >= 4 and stem(word) in text:
+    if len(stem(word)) >= 4 and _starts_word(stem(word), text):
         return True
     for suffix in ("ese", "ian", "an", "ish", "i"):
         root = word[: -len(suffix)]
-        if word.endswith(suffix) and len(root) >= 4 and root in text:
+        if word.endswith(suffix) and len(root) >= 4 and _starts_word(root, text):
             return True
+    return False
+
+
+def _starts_word(form: str, text: str) -> bool:
+    at = text.find(form)
+    while at >= 0:
+        if at == 0 or not text[at - 1].isalnum():
+            return True
+        at = text.find(form, at + 1)
     return False
 
 

@@ -3,8 +3,10 @@ question and the sentence go through one transformer together, which gives each 
 sentence a score for being the answer's first word and one for being its last. As in SQuAD 2.0,
 the [CLS] token stands for "no answer here": trained on near-miss sentences as well as on the
 sentences that answer (which made its spans better out of fold), the model also says how likely
-a sentence is to answer at all (`ReadSpan.answerable`). That figure does not choose or abstain:
-as a feature of the answer model it raised the refusals of answerable questions.
+a sentence is to answer at all (`ReadSpan.answerable`). The search adds that figure, weighted,
+to the scores of the best few sentences (rerank.reread, RerankSettings.reader): reading the
+question and the sentence together, it finds the sentence that answers a question worded unlike
+it, which embeddings and shared words miss. The answer model sees it as a feature too.
 
 The model is the MiniLM of the default embedding model with a span head, fine-tuned by
 `make train` (evals/train_reader.py) on the SQuAD 2.0 training articles shipped in
@@ -17,6 +19,7 @@ question's wording alone (shortanswer.py).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from assistant.encoder import session
 from assistant.errors import AssistantError
@@ -31,6 +35,7 @@ from assistant.errors import AssistantError
 DEFAULT_READER = Path(__file__).resolve().parent / "models" / "answer_reader.onnx"
 MAX_TOKENS = 160  # question and sentence together; a longer sentence loses its tail
 MAX_SPAN = 20  # tokens in a short answer
+MAX_QUESTION = 64  # tokens of the question read; a longer one loses its tail
 
 
 def tokenizer_path(model: Path) -> Path:
@@ -61,10 +66,41 @@ class SpanReader:
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
         self.tokenizer.no_padding()
+        self.plain = Tokenizer.from_file(str(tokenizer))  # measures questions, cuts nothing
+        self.plain.no_truncation()
+        self.plain.no_padding()
+        self._recent: LRUCache[tuple[str, str], ReadSpan | None] = LRUCache(maxsize=512)
+        self._lock = threading.Lock()
 
     def read(self, question: str, sentence: str) -> ReadSpan | None:
-        """The answer span in `sentence`, or None when the sentence has no words."""
-        enc = self.tokenizer.encode(question, sentence)
+        """The answer span in `sentence`, or None when the sentence has no words. The same
+        pair is read once: the search reads the best sentences, then the answer its choice."""
+        key = (question, sentence)
+        with self._lock:
+            if key in self._recent:
+                return self._recent[key]
+        found = self._read(question, sentence)
+        with self._lock:
+            self._recent[key] = found
+        return found
+
+    def _cut(self, question: str) -> str:
+        """The question's first MAX_QUESTION tokens: the sentence must keep room beside it
+        (only the sentence is truncated to fit MAX_TOKENS)."""
+        if len(question) <= MAX_QUESTION:  # a token stands for one character or more
+            return question
+        offsets = self.plain.encode(question, add_special_tokens=False).offsets
+        return (
+            question if len(offsets) <= MAX_QUESTION else question[: offsets[MAX_QUESTION - 1][1]]
+        )
+
+    def answerable(self, question: str, sentence: str) -> float:
+        """The probability that `sentence` answers `question` (0 for one with no words)."""
+        found = self.read(question, sentence)
+        return 0.0 if found is None else found.answerable
+
+    def _read(self, question: str, sentence: str) -> ReadSpan | None:
+        enc = self.tokenizer.encode(self._cut(question), sentence)
         feed = {
             "input_ids": np.array([enc.ids], dtype=np.int64),
             "attention_mask": np.array([enc.attention_mask], dtype=np.int64),

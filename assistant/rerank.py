@@ -93,6 +93,7 @@ class Candidate:
     similarity: float = 0.0  # cosine of sentence and question
     sentence_terms: float = 0.0  # share of the question's weighted terms in the sentence
     passage_terms: float = 0.0  # ... in its passage, title and section
+    read: float = 0.0  # the reader's share of `score` (see `reread`)
 
 
 class TermBag:
@@ -252,6 +253,21 @@ class SentenceScorer:
                 )
         out.sort(key=lambda c: -c.score)
         return out
+
+
+def reread(
+    candidates: list[Candidate], answers: Callable[[str], float], weight: float, depth: int
+) -> list[Candidate]:
+    """The best `depth` candidates scored again, each gaining `weight` times `answers`: the
+    probability that the sentence answers the question, as a model that reads the question
+    and the sentence together judges it (the short-answer reader, reader.py). The cosine of
+    separately embedded texts misses a paraphrase that such a model catches. Best first."""
+    if weight <= 0 or depth <= 0:
+        return candidates
+    for c in candidates[:depth]:
+        c.read = weight * answers(c.text)
+        c.score += c.read
+    return sorted(candidates, key=lambda c: -c.score)
 
 
 def rerank(passages: list[ScoredPassage], candidates: list[Candidate]) -> list[ScoredPassage]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.config import Settings
-from assistant.rerank import Candidate, SentenceScorer, rerank
+from assistant.reader import load_reader
+from assistant.rerank import Candidate, SentenceScorer, rerank, reread
 from assistant.retrieve import HybridRetriever, worker_pool
 from assistant.types import Query, ScoredPassage
 
@@ -61,6 +62,19 @@ def run_search(
     p_vectors, vectors = snapshot.vectors([sp.passage.id for sp in found])
     scorer = SentenceScorer(retriever.lexical.idf, snapshot.cache.terms, settings.rerank)
     candidates = scorer.score(query, vector, found, vectors, p_vectors, snapshot.docs)
+    reader = (
+        load_reader(settings.answer.reader_path)
+        if settings.answer.use_reader and settings.rerank.reader > 0
+        else None
+    )
+    if reader is not None:
+        # What is asked comes from the user's own words, as for the short answer.
+        candidates = reread(
+            candidates,
+            lambda sentence: reader.answerable(query.text, sentence),
+            settings.rerank.reader,
+            settings.rerank.reader_depth,
+        )
     passages = rerank(found, candidates)[:k]
     t2 = time.perf_counter()
     return Search(

@@ -42,6 +42,7 @@ from assistant.strength import DEFAULT_CALIBRATION, METHODS, Calibration, logit
 from evals.calibration import answer_right, reliability
 from evals.gold import DEFAULT_GOLD, GoldItem, load_gold
 from evals.squad import DEFAULT_SQUAD, load_squad
+from evals.train_reader import by_fold_reader
 
 CACHE = PROJECT_ROOT / "evals" / ".cache"
 DEV_FOLDS = 5
@@ -154,7 +155,11 @@ def gather(args: argparse.Namespace) -> list[Point]:
     print(f"indexing {len(squad.documents)} SQuAD articles", file=sys.stderr)
     _index(squad_assistant)
     print(f"asking {len(squad.items)} SQuAD questions", file=sys.stderr)
-    return points + collect(squad_assistant, squad.items, "squad")
+    for fold_assistant, items in by_fold_reader(
+        squad_assistant.settings, squad_assistant.embedder, squad.items
+    ):
+        points += collect(fold_assistant, items, "squad")
+    return points
 
 
 def main(argv: Sequence[str] | None = None) -> int:

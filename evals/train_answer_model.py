@@ -9,10 +9,11 @@ Data, and only this data:
 - the gold set's `dev` split over the default corpus, labelled by the evidence quotes.
 The gold `test` split is never read here.
 
-The answers scored in cross-validation open with the short-answer reader's span, as the
-assistant's do. A SQuAD question's is read by the reader evals/train_reader.py fitted on the
-half of the articles that does not hold it (kept in evals/.cache/reader-folds), so the short
-answer's exact match is the reader's on unseen text; the dev split is read by the shipped
+The short-answer reader ranks the best sentences (RerankSettings.reader) and reads the short
+answer that opens each answer, as in the assistant. A SQuAD question is asked of an assistant
+whose reader is the one evals/train_reader.py fitted on the half of the articles that does not
+hold it (kept in evals/.cache/reader-folds), so the ranking, the features and the short
+answer's exact match are the reader's on unseen text; the dev split is asked with the shipped
 reader, which never read the gold set.
 
 Cross-validation holds out two SQuAD articles at a time (the two articles with unanswerable
@@ -30,7 +31,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from assistant.reader import DEFAULT_READER, SpanReader, load_reader
 from evals.gold import DEFAULT_GOLD, GoldItem, load_gold
 from evals.metrics import best_f1, exact_match
 from evals.squad import DEFAULT_SQUAD, load_squad
-from evals.train_reader import FOLDS_DIR, out_of_fold_readers
+from evals.train_reader import FOLDS_DIR, by_fold_reader
 
 CACHE = PROJECT_ROOT / "evals" / ".cache"
 # Article indexes per fold; 4 (Zelda) and 5 (Spectre) hold the unanswerable questions.
@@ -98,8 +99,10 @@ def collect(
     assistant: Assistant,
     items: Sequence[GoldItem],
     group: str,
-    reader_for: Callable[[GoldItem], SpanReader | None],
 ) -> list[Example]:
+    """Each item asked of `assistant`, whose reader (settings.answer.reader_path) ranks the
+    sentences and reads the short answers."""
+    reader = load_reader(assistant.settings.answer.reader_path)
     out = []
     for n, item in enumerate(items):
         query = Query(item.question)
@@ -117,17 +120,10 @@ def collect(
         )
         labels = np.array([_label(item, c.text) for c in cands])
         grp = group if group != "squad" else f"squad:{item.extra['article']}"
-        out.append(Example(grp, item, found, cands, rows, labels, reader_for(item)))
+        out.append(Example(grp, item, found, cands, rows, labels, reader))
         if n % 250 == 0:
             print(f"  {group}: {n}/{len(items)}", file=sys.stderr, flush=True)
     return out
-
-
-def fold_readers(folds_dir: Path) -> Callable[[GoldItem], SpanReader | None]:
-    """For a SQuAD question, the reader fitted on the articles that do not hold it: the
-    answers are scored with the reader as it reads unseen text."""
-    paths = out_of_fold_readers(folds_dir)
-    return lambda item: load_reader(paths[int(item.extra["article"])])
 
 
 def fit(examples: Sequence[Example], threshold: float = 0.5) -> AnswerModel:
@@ -249,16 +245,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     squad_assistant.index()
     gold_settings = Settings(corpus_dir=PROJECT_ROOT / "corpus", index_dir=CACHE / "gold-index")
     gold_settings.answer.use_model = False
+    gold_settings.answer.reader_path = args.reader  # the shipped one never read the gold set
     gold_assistant = Assistant(gold_settings, squad_assistant.embedder)
     gold_assistant.index()
     dev_items = [i for i in load_gold(args.gold) if i.split == "dev"]
     print(
         f"collecting {len(squad.items)} SQuAD and {len(dev_items)} dev questions", file=sys.stderr
     )
-    squad_examples = collect(squad_assistant, squad.items, "squad", fold_readers(args.reader_folds))
-    # The shipped reader never read the gold set.
-    shipped = load_reader(args.reader)
-    dev_examples = collect(gold_assistant, dev_items, "dev", lambda _: shipped)
+    squad_examples = []
+    for fold_assistant, fold_items in by_fold_reader(
+        base, squad_assistant.embedder, squad.items, args.reader_folds
+    ):
+        squad_examples += collect(fold_assistant, fold_items, "squad")
+    dev_examples = collect(gold_assistant, dev_items, "dev")
     settings = Settings()
 
     folds = []

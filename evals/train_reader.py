@@ -29,10 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant import PROJECT_ROOT, AssistantError, atomic_write_text, split_sentences, terms
+from assistant import (
+    PROJECT_ROOT,
+    Assistant,
+    AssistantError,
+    Embedder,
+    Settings,
+    atomic_write_text,
+    split_sentences,
+    terms,
+)
 from assistant.encoder import export_graph, optimised
 from assistant.reader import DEFAULT_READER, MAX_TOKENS, SpanReader, tokenizer_path
 from assistant.shortanswer import extract
+from evals.gold import GoldItem
 from evals.metrics import best_f1, exact_match
 from evals.squad import DEFAULT_SQUAD, load_squad
 
@@ -63,6 +73,26 @@ def out_of_fold_readers(folds_dir: Path = FOLDS_DIR) -> dict[int, Path]:
             f"No out-of-fold readers in {folds_dir}.",
             "Run `python -m evals.train_reader` first (`make train` runs it before the rest).",
         )
+    return out
+
+
+def by_fold_reader(
+    settings: Settings,
+    embedder: Embedder,
+    items: Sequence[GoldItem],
+    folds_dir: Path = FOLDS_DIR,
+) -> list[tuple[Assistant, list[GoldItem]]]:
+    """SQuAD questions grouped by the reader that never read their article, each group with an
+    assistant over `settings`'s index that uses that reader, to rank sentences
+    (RerankSettings.reader) and to read short answers: the questions are answered as the
+    assistant would answer questions about unseen text."""
+    paths = out_of_fold_readers(folds_dir)
+    out = []
+    for path in sorted(set(paths.values())):
+        fold = settings.model_copy(deep=True)
+        fold.answer.reader_path = path
+        group = [i for i in items if paths[int(i.extra["article"])] == path]
+        out.append((Assistant(fold, embedder), group))
     return out
 
 

@@ -43,11 +43,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "assistant.store.index",
         "assistant.store",
     ),
-    ("assistant.retrieve", "assistant.rerank", "assistant.search"),
+    ("assistant.reader", "assistant.retrieve", "assistant.rerank", "assistant.search"),
     (
         "assistant.names",
         "assistant.shortanswer",
-        "assistant.reader",
         "assistant.answer_model",
         "assistant.answer",
         "assistant.verify",

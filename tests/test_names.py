@@ -59,6 +59,15 @@ def test_short_and_word_like_names_do_not_match_inside_words() -> None:
     assert not mentioned("maldives", fold("A male delegate spoke."))  # "Malé"
 
 
+def test_a_name_is_not_found_at_the_end_of_another_word() -> None:
+    # Any name, not only a state's: its forms start a word ("Russian" holds "Russia").
+    assert not mentioned("oman", fold("A woman spoke for the delegation."))
+    assert not mentioned("iran", fold("The talks were held in Tirana."))
+    assert not mentioned("putin", fold("Rasputin is a legend."))
+    assert mentioned("putin", fold("Putin's visit followed."))
+    assert mentioned("iran", fold("Iranian oil was sold."))
+
+
 def test_unmentioned_names_are_those_no_form_of_which_occurs() -> None:
     text = "Russia and China signed the treaty in 2001."
     assert unmentioned("Did Moscow and Beijing sign it with Tokyo in 2001?", text) == ["Tokyo"]

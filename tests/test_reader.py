@@ -196,3 +196,81 @@ def test_each_squad_article_gets_the_reader_that_never_read_it(tmp_path: Path) -
         2: tmp_path / "fold1.onnx",
         3: tmp_path / "fold1.onnx",
     }
+
+
+PARAPHRASE = (
+    "In which city did the very first of Beijing's overseas language-and-culture centres open "
+    "its doors?"
+)
+
+
+def test_the_reader_ranks_a_paraphrase_above_sentences_that_share_its_words(
+    assistant: Assistant,
+) -> None:
+    # The question shares almost no words with "The first Confucius Institute opened in Seoul in
+    # November 2004."; embeddings and shared terms put other sentences first, the reader (which
+    # reads question and sentence together) lifts it to the top.
+    found = assistant.search(PARAPHRASE)
+    assert "Seoul" in found.candidates[0].text
+    assert "Seoul" in found.passages[0].passage.text
+    plain_settings = assistant.settings.model_copy(deep=True)
+    plain_settings.rerank.reader = 0.0
+    plain = Assistant(plain_settings, assistant.embedder).search(PARAPHRASE)
+    assert "Seoul" not in plain.candidates[0].text
+    assert all(c.read == 0.0 for c in plain.candidates)
+
+
+def test_the_reader_scores_only_the_best_sentences_again(assistant: Assistant) -> None:
+    reader = load_reader()
+    assert reader is not None
+    weight, depth = assistant.settings.rerank.reader, assistant.settings.rerank.reader_depth
+    found = assistant.search(MET)
+    reread = [c for c in found.candidates if c.read > 0]
+    assert 0 < len(reread) <= depth
+    for c in reread:
+        assert c.read == pytest.approx(weight * reader.answerable(MET, c.text))
+    scores = [c.score for c in found.candidates]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_pair_already_read_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = load_reader()
+    assert reader is not None
+    runs = []
+    real = reader.session.run
+    monkeypatch.setattr(reader.session, "run", lambda *a: runs.append(1) or real(*a))
+    question, sentence = "Who read this twice?", "The clerk read the register twice in 1990."
+    first = reader.read(question, sentence)
+    again = reader.read(question, sentence)
+    assert first == again and len(runs) == 1
+    reader.read(question, sentence + " Then he left.")
+    assert len(runs) == 2
+
+
+def test_squad_questions_are_asked_with_the_reader_that_never_read_their_article(
+    tmp_path: Path, embedder
+) -> None:
+    from assistant.config import Settings
+    from evals.gold import GoldItem
+    from evals.train_reader import by_fold_reader
+
+    for n, held in enumerate(([0], [1])):
+        (tmp_path / f"fold{n}.json").write_text(json.dumps({"held_out_articles": held}))
+        (tmp_path / f"fold{n}.onnx").write_bytes(b"")
+    items = [GoldItem(f"q{a}", "Who?", "x", ("x",), True, extra={"article": a}) for a in (0, 1, 1)]
+    settings = Settings(corpus_dir=tmp_path, index_dir=tmp_path / "index")
+    groups = by_fold_reader(settings, embedder, items, tmp_path)
+    assert [(a.settings.answer.reader_path, [i.id for i in g]) for a, g in groups] == [
+        (tmp_path / "fold0.onnx", ["q0"]),
+        (tmp_path / "fold1.onnx", ["q1", "q1"]),
+    ]
+    assert settings.answer.reader_path is None  # the settings given are left as they were
+
+
+def test_a_question_longer_than_the_model_reads_is_cut_not_an_error() -> None:
+    reader = load_reader()
+    assert reader is not None
+    sentence = "The treaty was signed in 2001 by Putin."
+    for question in ("Who signed the treaty? " * 60, "0" * 300 + "/㐀0:0:0:" * 40):
+        read = reader.read(question, sentence)
+        assert read is not None and 0 <= read.start < read.end <= len(sentence)
