@@ -249,7 +249,18 @@ class SentenceScorer:
                 repeat = w.repeat if avoid and (p.id, span[0]) in avoid else 0.0
                 vec = vecs[i] if vecs is not None else None
                 out.append(
-                    Candidate(sp, i, span, texts[i], score - repeat, vec, repeat, sem, lex_s, lex_p)
+                    Candidate(
+                        passage=sp,
+                        index=i,
+                        span=span,
+                        text=texts[i],
+                        score=score - repeat,
+                        vector=vec,
+                        repeat_penalty=repeat,
+                        similarity=sem,
+                        sentence_terms=lex_s,
+                        passage_terms=lex_p,
+                    )
                 )
         out.sort(key=lambda c: -c.score)
         return out
