@@ -97,6 +97,7 @@ def _form_in(word: str, text: str) -> bool:
 
 
 def _starts_word(form: str, text: str) -> bool:
+    """Whether `form` occurs in `text` where no letter or digit comes before it."""
     at = text.find(form)
     while at >= 0:
         if at == 0 or not text[at - 1].isalnum():

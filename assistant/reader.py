@@ -35,7 +35,6 @@ from assistant.errors import AssistantError
 DEFAULT_READER = Path(__file__).resolve().parent / "models" / "answer_reader.onnx"
 MAX_TOKENS = 160  # question and sentence together; a longer sentence loses its tail
 MAX_SPAN = 20  # tokens in a short answer
-MAX_QUESTION = 64  # tokens of the question read; a longer one loses its tail
 
 
 def tokenizer_path(model: Path) -> Path:
@@ -64,11 +63,10 @@ class SpanReader:
         self.session: Any = session(model)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
-        self.tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
+        # The longer of question and sentence loses tokens first: the sentence, but for a
+        # question so long that it would leave the sentence no room.
+        self.tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
         self.tokenizer.no_padding()
-        self.plain = Tokenizer.from_file(str(tokenizer))  # measures questions, cuts nothing
-        self.plain.no_truncation()
-        self.plain.no_padding()
         self._recent: LRUCache[tuple[str, str], ReadSpan | None] = LRUCache(maxsize=512)
         self._lock = threading.Lock()
 
@@ -84,23 +82,13 @@ class SpanReader:
             self._recent[key] = found
         return found
 
-    def _cut(self, question: str) -> str:
-        """The question's first MAX_QUESTION tokens: the sentence must keep room beside it
-        (only the sentence is truncated to fit MAX_TOKENS)."""
-        if len(question) <= MAX_QUESTION:  # a token stands for one character or more
-            return question
-        offsets = self.plain.encode(question, add_special_tokens=False).offsets
-        return (
-            question if len(offsets) <= MAX_QUESTION else question[: offsets[MAX_QUESTION - 1][1]]
-        )
-
     def answerable(self, question: str, sentence: str) -> float:
         """The probability that `sentence` answers `question` (0 for one with no words)."""
         found = self.read(question, sentence)
         return 0.0 if found is None else found.answerable
 
     def _read(self, question: str, sentence: str) -> ReadSpan | None:
-        enc = self.tokenizer.encode(self._cut(question), sentence)
+        enc = self.tokenizer.encode(question, sentence)
         feed = {
             "input_ids": np.array([enc.ids], dtype=np.int64),
             "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
