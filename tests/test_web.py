@@ -422,6 +422,19 @@ def ask(page, question: str, answers: int) -> None:
         arg=answers,
         timeout=60_000,
     )
+    # An extractive answer is shown a sentence at a time: wait until the last one stops growing
+    # (the same text at two looks 300 ms apart).
+    page.wait_for_function(
+        """() => {
+            const all = document.querySelectorAll('#chat .answer, #chat .abstain, #chat .error');
+            const text = all.length ? all[all.length - 1].innerText : '';
+            const same = window.__lastAnswerText === text;
+            window.__lastAnswerText = text;
+            return same;
+        }""",
+        polling=300,
+        timeout=60_000,
+    )
 
 
 def shot(page, name: str) -> None:
