@@ -47,8 +47,11 @@ from evals.metrics import best_f1, exact_match
 from evals.squad import DEFAULT_SQUAD, load_squad
 
 BATCH = 16
-LEARNING_RATE = 5e-5
-EPOCHS = 2
+# Chosen on the SQuAD articles alone: a reader fitted on articles 5-9 and scored on 0-4 (the
+# right sentence given) read exact match 0.478 after 2 epochs at 5e-5, 0.537 after 4 at 5e-5
+# and 0.542 after 3 at 1e-4 (F1 0.616, 0.667, 0.677; no-answer AUC 0.771, 0.814, 0.815).
+LEARNING_RATE = 1e-4
+EPOCHS = 3
 SEED = 13
 HALVES = ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9))
 # Each half's reader, kept for evals/train_answer_model.py: the answer model learns from the
@@ -393,7 +396,7 @@ def score(reader: SpanReader, data: Sequence[Example]) -> dict[str, float]:
         if on_typed
         else 0.0,
     }
-    for floor in (0.1, 0.2, 0.3, 0.5):
+    for floor in (0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6):
         kept = [m for m, p in zip(em, probs, strict=True) if p >= floor]
         out[f"share_at_probability_{floor}"] = round(len(kept) / len(em), 4)
         out[f"exact_match_at_probability_{floor}"] = (

@@ -62,10 +62,12 @@ def test_article_questions_are_answered_from_the_right_sentence(
     [
         pytest.param(
             "What is the capital of France?",
+            # Not strict: its score sits within 0.01 of the threshold, where another CPU's
+            # int8 arithmetic may tip it either way.
             marks=pytest.mark.xfail(
-                strict=True,
+                strict=False,
                 reason="a near miss the answer model does not yet decline: a sentence on "
-                "Yamal LNG names France, and it scores 0.36 against the 0.31 threshold; "
+                "Yamal LNG names France, and it scores 0.294 against the 0.29 threshold; "
                 "abstention that checks the asked fact must fix it",
             ),
         ),

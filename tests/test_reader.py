@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.answer import READ_MIN_PROBABILITY
 from assistant.reader import DEFAULT_READER, ReaderFileError, best_span, load_reader
 from assistant.service import Assistant
 from evals.train_reader import Example, _encode, _targets, base_model_path
@@ -32,6 +33,19 @@ def test_the_shipped_reader_loads_and_names_its_data() -> None:
     assert pooled["answerable_auc"] >= 0.7
     # The int8 file reads most spans as the float model did (the unsure ones may differ).
     assert card["int8"]["int8_same_span_as_float"] >= 0.7
+
+
+def test_the_short_answer_floor_is_the_one_the_readers_card_supports() -> None:
+    """READ_MIN_PROBABILITY is the lowest floor at which the spans shown were exactly right at
+    least seven times in ten out of fold: a refitted reader needs the floor chosen again."""
+    pooled = json.loads(DEFAULT_READER.with_suffix(".json").read_text())["cross_validation"][
+        "pooled"
+    ]
+    prefix = "exact_match_at_probability_"
+    floors = sorted(float(k.removeprefix(prefix)) for k in pooled if k.startswith(prefix))
+    assert READ_MIN_PROBABILITY in floors
+    chosen = min(f for f in floors if pooled[f"{prefix}{f:g}"] >= 0.7)
+    assert chosen == READ_MIN_PROBABILITY
 
 
 @pytest.mark.parametrize(
