@@ -3,6 +3,7 @@ the retrieved passages, or abstains when the evidence is too weak."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -51,7 +52,9 @@ class ExtractiveAnswerer:
     """Quotes the sentence most likely to answer, opening with the short answer inside it when
     there is one; abstains when no sentence is likely enough to answer (the learned answer
     model, see answer_model.py) or when the question names something the chosen passage never
-    mentions. More sentences are added only when the question needs them."""
+    mentions. More sentences are added only when the question needs them: it asks two things,
+    or names something the first passage lacks, or the model is nearly as sure of another
+    sentence (AnswerSettings.extra_min_share)."""
 
     def __init__(
         self,
@@ -78,11 +81,14 @@ class ExtractiveAnswerer:
             top += extra[:size]
         return top
 
-    def choose(self, query: Query, fitting: list[Candidate]) -> tuple[Candidate, float | None]:
-        """The candidate to quote and the model's probability that it answers (None without
-        a model: then the reranker's best)."""
+    def choose(
+        self, query: Query, fitting: list[Candidate]
+    ) -> tuple[Candidate, float | None, dict[int, float]]:
+        """The candidate to quote, the model's probability that it answers (None without a
+        model: then the reranker's best), and the probability of each candidate it scored
+        (by `id`)."""
         if self.model is None or self.idf is None or self.context_terms is None:
-            return fitting[0], None
+            return fitting[0], None, {}
         top = self.pool(fitting, self.settings.model_candidates, query.text)
         if asked_type(query.text) == "term":
             # "What do they call it?" is answered by a sentence that names something in
@@ -93,7 +99,11 @@ class ExtractiveAnswerer:
         probs = self.model.probabilities(rows)
         # A just-quoted sentence (a follow-up's `avoid`) keeps its lower rank among equals.
         best = int(np.argmax(probs))
-        return top[best], float(probs[best])
+        return (
+            top[best],
+            float(probs[best]),
+            {id(c): float(p) for c, p in zip(top, probs, strict=True)},
+        )
 
     def answer(
         self,
@@ -110,7 +120,7 @@ class ExtractiveAnswerer:
         floor = settings.min_score if self.model is None else settings.model_min_score
         if not fitting or fitting[0].score + fitting[0].repeat_penalty < floor:
             return abstention(query.standalone, passages)
-        best, confidence = self.choose(query, fitting)
+        best, confidence, probabilities = self.choose(query, fitting)
         if confidence is not None and self.model is not None and confidence < self.model.threshold:
             answer = abstention(query.standalone, passages)
             answer.confidence = confidence
@@ -120,10 +130,15 @@ class ExtractiveAnswerer:
         # share (the cutoff was set on that scale; the reader says how likely each sentence
         # answers, not whether the question needs more than one).
         floor = max(settings.min_score, (best.score - best.read) * settings.relative_cutoff)
+        # With the model, a question that asks one thing gets another sentence only while the
+        # model is nearly as sure of it as of the chosen one (`extra_min_share`).
+        likely = 0.0 if asks_several(question) else (confidence or 0.0) * settings.extra_min_share
         for cand in fitting:
             if len(chosen) >= settings.max_sentences:
                 break
             if cand is best or cand.score - cand.read < floor:
+                continue
+            if confidence is not None and probabilities.get(id(cand), 0.0) < likely:
                 continue
             if not any(_redundant(cand, c) for c in chosen):
                 chosen.append(cand)
@@ -174,6 +189,26 @@ def _needs(
     if ARTICLE_WORDS.search(question) and all(kind(c) != "article" for c in chosen):
         needs.append(lambda c: kind(c) == "article")
     return needs
+
+
+_SECOND_ASK = re.compile(
+    r"(,|;)?\s+and\s+(what|who|whom|whose|when|where|which|how|why|did|does|do|is|was|are|were|"
+    r"has|have|had|can|will)\b",
+    re.I,
+)
+
+
+_SENTENCE_END = re.compile(r"[.?!](?=\s+\S)")
+_ABBREVIATION = re.compile(r"\b([A-Za-z]|Mr|Mrs|Ms|Dr|St|Jr|No|vs|etc|approx)$")
+
+
+def asks_several(question: str) -> bool:
+    """Whether a question asks two things: "…, and when did it open?", or more than one
+    sentence ("The article mentions the Treaty of Aigun. What territory did it give Russia?",
+    which asks for what the article says and for what the treaty did)."""
+    text = question.strip()
+    ends = (m for m in _SENTENCE_END.finditer(text) if not _ABBREVIATION.search(text[: m.start()]))
+    return next(ends, None) is not None or bool(_SECOND_ASK.search(text))
 
 
 @lru_cache(maxsize=4096)

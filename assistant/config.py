@@ -184,7 +184,8 @@ class AnswerSettings(BaseModel):
         ge=1,
         le=10,
         description="Most sentences quoted as the answer: the one the answer model chooses, "
-        "then others that score nearly as well, or that cover what the question combines.",
+        "then others that score nearly as well (and that the model is nearly as sure of, unless "
+        "the question asks two things), or that cover what the question combines.",
     )
     use_model: bool = Field(
         True,
@@ -215,6 +216,20 @@ class AnswerSettings(BaseModel):
         ge=0,
         le=1,
         description="Extra sentences must score at least this share of the best one.",
+    )
+    # 0.7 is the lowest share at which the median answer is 30 words or fewer out of fold on
+    # the SQuAD training articles (evals/train_answer_model.py's cross-validation, each article
+    # read by a reader and a model fitted without it): 0 gives 40 words, 0.5 gives 34, 0.7
+    # gives 30. The price is the hedge: an answer holds the SQuAD answer 0.72 of the time
+    # against 0.79 with the extra sentences. On dev, citations that hold evidence 0.56 -> 0.69,
+    # citation recall 0.75 -> 0.72, median 52 -> 35 words; any share from 0.7 to 1 does about
+    # as well there. Chosen before the test split was run with it.
+    extra_min_share: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="With the answer model, extra sentences must also have at least this "
+        "share of the chosen sentence's probability of answering (0: no such condition).",
     )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
 

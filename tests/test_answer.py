@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from assistant.answer import NO_ANSWER
+from assistant.answer import NO_ANSWER, asks_several
 from assistant.errors import InputError
 from assistant.names import question_entities
 from assistant.service import Assistant
@@ -139,3 +139,40 @@ def test_what_moscow_and_beijing_call_their_partnership_and_when_it_was_declared
     assert not second.abstained
     assert second.short_answer is not None and second.short_answer.text == "4 February 2022"
     assert second.citations[0].doc_id == "joint-statement-february-2022"
+
+
+def test_a_question_that_asks_one_thing_is_answered_by_one_sentence(assistant: Assistant) -> None:
+    """Other sentences that score nearly as well are not quoted when the answer model is much
+    surer of the chosen one: the answer is the short answer and its sentence."""
+    answer = assistant.ask("What do Moscow and Beijing call their partnership?")
+    assert_grounded(assistant, answer)
+    assert len(answer.citations) == 1, answer.text
+    assert answer.text.startswith("**No Limits** — ")
+
+
+def test_a_question_that_asks_two_things_gets_a_sentence_for_each(assistant: Assistant) -> None:
+    question = (
+        "How does the article describe the Middle Corridor, and which Caspian ports does it use?"
+    )
+    answer = assistant.ask(question)
+    assert_grounded(assistant, answer)
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "Middle Corridor" in quotes and "Aktau" in quotes, answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "several"),
+    [
+        ("What does the article say about BRICS, and who joined the group in 2025?", True),
+        ("When was the treaty signed; and where?", True),
+        ("Who are the leaders of Russia and China?", False),
+        ("What is BRICS? Who joined it in 2025?", True),
+        ("The article mentions the Treaty of Aigun. What territory did it give Russia?", True),
+        ("What did the U.S. say?", False),
+        ("What did they agree, and when did it take effect?", True),
+        ("What do Moscow and Beijing call their partnership?", False),
+        ("What does Russia import and export?", False),
+    ],
+)
+def test_questions_that_ask_two_things_are_told_apart(question: str, several: bool) -> None:
+    assert asks_several(question) is several
