@@ -86,7 +86,7 @@ pytest: $(TEST_INSTALLED)
 # the build. Nothing is tuned to pass them.
 EVAL_GATES := --fail-under hit_at_1=0.74 --fail-under hit_at_5=0.84 --fail-under mrr=0.80 \
 	--fail-under ndcg_at_10=0.82 --fail-under citation_recall=0.60 \
-	--fail-under citation_precision=0.55 --fail-under support_rate=0.98 \
+	--fail-under citation_precision=0.57 --fail-under support_rate=0.98 \
 	--fail-under answer_f1=0.16 --fail-under correct_refusal=0.48 --fail-over over_refusal=0.13
 
 eval-gate: $(INSTALLED)

@@ -131,7 +131,9 @@ class ExtractiveAnswerer:
         # answers, not whether the question needs more than one).
         floor = max(settings.min_score, (best.score - best.read) * settings.relative_cutoff)
         # With the model, a question that asks one thing gets another sentence only while the
-        # model is nearly as sure of it as of the chosen one (`extra_min_share`).
+        # model is nearly as sure of it as of the chosen one (`extra_min_share`); a sentence
+        # it did not score (outside its pool: ranked below it, or naming nothing when the
+        # question asks what something is called) is not added.
         likely = 0.0 if asks_several(question) else (confidence or 0.0) * settings.extra_min_share
         for cand in fitting:
             if len(chosen) >= settings.max_sentences:
@@ -192,23 +194,33 @@ def _needs(
 
 
 _SECOND_ASK = re.compile(
-    r"(,|;)?\s+and\s+(what|who|whom|whose|when|where|which|how|why|did|does|do|is|was|are|were|"
-    r"has|have|had|can|will)\b",
+    r"(?:[,;…]\s*|\s+)and\s+(?:(?:in|for|at|on|from|to|by|with|since|until)\s+)?"
+    r"(?:what|who|whom|whose|when|where|which|how|why|did|does|do|is|was|are|were|has|have|had|"
+    r"can|will)\b",
     re.I,
+)
+# A full stop, question or exclamation mark that ends a sentence ("..." does not).
+_SENTENCE_END = re.compile(r"(?<!\.)[.?!](?!\.)(?=\s+\S)")
+_ABBREVIATION = re.compile(
+    r"\b(?:[A-Za-z]|Mr|Mrs|Ms|Dr|Prof|Gen|Col|Lt|Sen|Rep|Pres|Gov|St|Jr|Sr|No|vs|etc|approx|"
+    r"Co|Ltd|Inc|Corp|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|bbl)$"
 )
 
 
-_SENTENCE_END = re.compile(r"[.?!](?=\s+\S)")
-_ABBREVIATION = re.compile(r"\b([A-Za-z]|Mr|Mrs|Ms|Dr|St|Jr|No|vs|etc|approx)$")
-
-
 def asks_several(question: str) -> bool:
-    """Whether a question asks two things: "…, and when did it open?", or more than one
-    sentence ("The article mentions the Treaty of Aigun. What territory did it give Russia?",
-    which asks for what the article says and for what the treaty did)."""
+    """Whether a question asks two things: "…, and when did it open?", two questions, or a
+    question after a statement of four words or more ("The article mentions the Treaty of
+    Aigun. What territory did it give Russia?" asks what the article says and what the treaty
+    did; "Thanks. When did it open?" asks one thing)."""
     text = question.strip()
-    ends = (m for m in _SENTENCE_END.finditer(text) if not _ABBREVIATION.search(text[: m.start()]))
-    return next(ends, None) is not None or bool(_SECOND_ASK.search(text))
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        if _ABBREVIATION.search(text[: m.start()]):
+            continue
+        if m.group() == "?" or len(text[start : m.start()].split()) >= 4:
+            return True
+        start = m.end()
+    return bool(_SECOND_ASK.search(text))
 
 
 @lru_cache(maxsize=4096)
