@@ -408,9 +408,19 @@ def page(browser, server: str):
     page.outside = []  # requests the page makes anywhere but the app itself
     page.on("request", lambda r: None if r.url.startswith(server) else page.outside.append(r.url))
     page.goto(server)
-    page.wait_for_selector("#question textarea", timeout=60_000)
+    loaded(page)
     yield page
     context.close()
+
+
+def loaded(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the page has loaded its conversation (the picker then says what it answers
+    from): a question asked before that is wiped from the chat when the load lands."""
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    page.wait_for_function(
+        "() => (document.querySelector('#scope-status') || {}).innerText?.includes('Answering')",
+        timeout=60_000,
+    )
 
 
 def ask(page, question: str, answers: int) -> None:

@@ -17,7 +17,7 @@ from assistant.embedding import Embedder
 from assistant.service import Assistant
 from tests.helpers import make_pdf, stop
 from tests.test_pdf_pages import BRIDGE, report_pdf
-from tests.test_web import ARTIFACTS, CHROMIUM, _browser, http, start_server
+from tests.test_web import ARTIFACTS, CHROMIUM, _browser, http, loaded, start_server
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_a_pdf_citation_shows_its_page_and_opens_the_file_there(
             context = browser.new_context(viewport={"width": 1400, "height": 950})
             page = context.new_page()
             page.goto(pdf_server)
-            page.wait_for_selector("#question textarea", timeout=60_000)
+            loaded(page)
             page.fill("#question textarea", BRIDGE)
             page.keyboard.press("Enter")
             page.wait_for_selector("#chat .answer", timeout=60_000)
