@@ -24,6 +24,7 @@ from assistant.shortanswer import (
     trim,
 )
 from assistant.strength import load_calibration
+from assistant.text import split_sentences
 from assistant.types import (
     Answer,
     AnswerSentence,
@@ -140,7 +141,7 @@ class ExtractiveAnswerer:
                 break
             if cand is best or cand.score - cand.read < floor:
                 continue
-            if confidence is not None and probabilities.get(id(cand), 0.0) < likely:
+            if probabilities.get(id(cand), 0.0) < likely:  # likely is 0 without the model
                 continue
             if not any(_redundant(cand, c) for c in chosen):
                 chosen.append(cand)
@@ -199,12 +200,6 @@ _SECOND_ASK = re.compile(
     r"can|will)\b",
     re.I,
 )
-# A full stop, question or exclamation mark that ends a sentence ("..." does not).
-_SENTENCE_END = re.compile(r"(?<!\.)[.?!](?!\.)(?=\s+\S)")
-_ABBREVIATION = re.compile(
-    r"\b(?:[A-Za-z]|Mr|Mrs|Ms|Dr|Prof|Gen|Col|Lt|Sen|Rep|Pres|Gov|St|Jr|Sr|No|vs|etc|approx|"
-    r"Co|Ltd|Inc|Corp|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|bbl)$"
-)
 
 
 def asks_several(question: str) -> bool:
@@ -213,13 +208,9 @@ def asks_several(question: str) -> bool:
     Aigun. What territory did it give Russia?" asks what the article says and what the treaty
     did; "Thanks. When did it open?" asks one thing)."""
     text = question.strip()
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        if _ABBREVIATION.search(text[: m.start()]):
-            continue
-        if m.group() == "?" or len(text[start : m.start()].split()) >= 4:
-            return True
-        start = m.end()
+    leading = [text[a:b] for a, b in split_sentences(text)[:-1]]
+    if any(s.endswith("?") or len(s.split()) >= 4 for s in leading):
+        return True
     return bool(_SECOND_ASK.search(text))
 
 
