@@ -414,11 +414,12 @@ def page(browser, server: str):
 
 
 def loaded(page) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the page has loaded its conversation (the picker then says what it answers
-    from): a question asked before that is wiped from the chat when the load lands."""
+    """Wait until the page has loaded its conversation: the picker says what it answers from,
+    and the question box, closed until then, is open."""
     page.wait_for_selector("#question textarea", timeout=60_000)
     page.wait_for_function(
-        "() => (document.querySelector('#scope-status') || {}).innerText?.includes('Answering')",
+        "() => (document.querySelector('#scope-status') || {}).innerText?.includes('Answering') "
+        "&& !document.querySelector('#question textarea').disabled",
         timeout=60_000,
     )
 
@@ -544,3 +545,40 @@ def test_document_payloads_stay_inert(page) -> None:
     )
     assert injected == []
     assert "<script>" in page.locator("#document-view").inner_text()  # shown as text
+
+
+@pytest.mark.browser
+def test_no_question_can_be_asked_before_the_conversation_has_loaded(browser, server: str) -> None:
+    """The page's load brings the browser's conversation back into the chat; a question asked
+    before it lands would be wiped by it. Until then the box and the Ask button are closed."""
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    held: list = []  # the page's calls to the server, the load's among them, kept waiting
+    released = False
+
+    def hold(route) -> None:  # type: ignore[no-untyped-def]
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/queue/join*", hold)
+    page.goto(server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    for _ in range(300):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page never called its load"
+    assert page.locator("#question textarea").is_disabled()
+    assert page.locator("#ask").is_disabled()
+    assert "Loading" in (page.locator("#question textarea").get_attribute("placeholder") or "")
+    released = True
+    for route in held:
+        route.continue_()
+    loaded(page)
+    assert page.locator("#ask").is_enabled()
+    assert page.evaluate("document.activeElement === document.querySelector('#question textarea')")
+    ask(page, TRADE, 1)
+    assert "$240 billion" in page.locator("#chat .answer").first.inner_text()
+    context.close()

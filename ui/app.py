@@ -32,6 +32,8 @@ EXAMPLES = [
     "Do Russia and China have a formal defense pact?",
     "What is the Middle Corridor?",
 ]
+LOADING = "Loading the conversation…"
+FOCUS_QUESTION = "() => document.querySelector('#question textarea')?.focus()"
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
@@ -94,15 +96,19 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             placeholder="Ask a question about the article or the subjects it relies on.",
                         )
                         with gr.Row():
+                            # Closed until the page has loaded its conversation (see app.load
+                            # below): a question asked before that would be wiped by the load.
                             box = gr.Textbox(
-                                placeholder="Ask a question… (Enter to send)",
+                                placeholder=LOADING,
                                 show_label=False,
                                 max_length=MAX_MESSAGE,
                                 scale=5,
                                 elem_id="question",
-                                autofocus=True,
+                                interactive=False,
                             )
-                            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                            send = gr.Button(
+                                "Ask", variant="primary", scale=1, elem_id="ask", interactive=False
+                            )
                         with gr.Row():
                             new = gr.Button("New conversation", size="sm", elem_id="new")
                             download = gr.DownloadButton(
@@ -206,7 +212,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             session_state,
             [scope_docs, scope_kinds, scope_status],
             api_visibility="private",
-        )
+        ).then(  # only now may a question be asked (also when the load failed)
+            handlers.open_question,
+            None,
+            [box, send],
+            api_visibility="private",
+        ).then(None, None, None, js=FOCUS_QUESTION)
         download.click(handlers.export, [session_state], download, api_name="export")
         # Lookups read their raw input (preprocess=False) and check it themselves, so that a
         # wrong type or a megabyte id gets a short message, not a component's error.

@@ -23,6 +23,7 @@ from ui.inputs import MAX_ID, as_id, as_text, kind_of
 from ui.sessions import SessionStore, as_key, chat_messages, new_key, user_message
 
 Message = dict[str, str]
+ASK = "Ask a question… (Enter to send)"
 EVAL_RUNNING = "An evaluation is already running; its report appears here when it finishes."
 # What `run_evaluation` shows: the status line, the two plots and the report text.
 ReportView = tuple[str, str | None, str | None, str]
@@ -169,6 +170,13 @@ class Handlers:
             messages = chat_messages(stored.chat.turns)
             state = WebSession(stored.chat, messages, key=key, revision=stored.revision)
         return list(state.messages), self.panel(state.chat), state, key
+
+    def open_question(self) -> tuple[Any, Any]:
+        """The question box and the Ask button, opened once the page has loaded."""
+        return (
+            gr.Textbox(interactive=True, placeholder=ASK),
+            gr.Button(interactive=True),
+        )
 
     def remember(self, state: WebSession | None) -> Any:
         """The key for the browser to keep: it changes on a new conversation or a fork."""
