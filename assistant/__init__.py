@@ -19,6 +19,7 @@ from assistant.search import Search
 from assistant.service import Assistant
 from assistant.text import normalize_for_match, split_sentences, terms
 from assistant.types import (
+    NOT_GIVEN,
     Answer,
     Citation,
     Passage,
@@ -34,6 +35,7 @@ from assistant.views import context_view, support_view
 
 __all__ = [
     "KINDS",
+    "NOT_GIVEN",
     "PROJECT_ROOT",
     "SUPPORT_THRESHOLD",
     "Answer",

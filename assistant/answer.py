@@ -26,6 +26,7 @@ from assistant.shortanswer import (
 from assistant.strength import load_calibration
 from assistant.text import split_sentences
 from assistant.types import (
+    NOT_GIVEN,
     Answer,
     AnswerSentence,
     Citation,
@@ -35,8 +36,11 @@ from assistant.types import (
     ShortAnswer,
     StoredDocument,
 )
+from assistant.undisclosed import unknown_sentence
 
 NO_ANSWER = "The sources I have do not answer this question."
+# How many of the best-ranked sentences are looked at for one that says so.
+UNKNOWN_DEPTH = 20
 # The reader's span opens the answer when its probability is at least READ_MIN_PROBABILITY
 # and it is at most READ_MAX_SHARE of the sentence (a span as long as the sentence is no short
 # answer); below that the typed extraction may still find one. The floor is the lowest at
@@ -120,10 +124,10 @@ class ExtractiveAnswerer:
         # With the answer model, its threshold decides; min_score guards the path without it.
         floor = settings.min_score if self.model is None else settings.model_min_score
         if not fitting or fitting[0].score + fitting[0].repeat_penalty < floor:
-            return abstention(query.standalone, passages)
+            return not_given(query, candidates, passages, docs)
         best, confidence, probabilities = self.choose(query, fitting)
         if confidence is not None and self.model is not None and confidence < self.model.threshold:
-            answer = abstention(query.standalone, passages)
+            answer = not_given(query, candidates, passages, docs)
             answer.confidence = confidence
             return answer
         chosen = [best]
@@ -155,7 +159,7 @@ class ExtractiveAnswerer:
             if extra is not None:
                 chosen = [*chosen[: settings.max_sentences + 1], extra]
         if missing_entities(question, [c.passage.passage for c in chosen], docs):
-            return abstention(query.standalone, passages)
+            return not_given(query, candidates, passages, docs)
         answer = compose(query, chosen, passages, docs, self.reader)
         answer.confidence = confidence
         answer.strength = self.strength(confidence)
@@ -340,6 +344,26 @@ def _read(reader: SpanReader | None, question: str, sentence: str) -> Span | Non
     if end <= start or end - start > READ_MAX_SHARE * len(sentence.strip()):
         return None
     return Span(start, end, asked_type(question) or "phrase")
+
+
+def not_given(
+    query: Query,
+    candidates: list[Candidate],
+    passages: list[ScoredPassage],
+    docs: dict[str, StoredDocument],
+) -> Answer:
+    """The abstention, quoting the sentence that says what was asked is not known or not public
+    when the sources hold one about the names the question is about (undisclosed.py)."""
+    question = query.text
+    about = [c for c in candidates if not missing_entities(question, [c.passage.passage], docs)]
+    said = unknown_sentence(question, about[:UNKNOWN_DEPTH])
+    if said is None:
+        return abstention(query.standalone, passages)
+    answer = compose(query, [said], passages, docs)
+    answer.short_answer = None
+    answer.abstained = True
+    answer.text = f"{NOT_GIVEN} {answer.sentences[0].text} [1]"
+    return answer
 
 
 def abstention(question: str, passages: list[ScoredPassage], note: str = "") -> Answer:

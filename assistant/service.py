@@ -269,7 +269,9 @@ class Assistant:
         """A scoped answer records its scope; when the chosen documents do not say, it says
         so and names the passage outside them that an unscoped answer would cite."""
         scope = answer.scope = found.query.scope
-        if scope and answer.abstained:
+        # An abstention that quotes the chosen documents (they say the detail is not known)
+        # stands as it is.
+        if scope and answer.abstained and not answer.citations:
             kinds = {i: d.meta.kind for i, d in found.retriever.snapshot.docs.items()}
             query = replace(found.query, scope=Scope())
             wider = run_search(query, found.retriever, self.embed_query, self.settings)

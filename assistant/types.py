@@ -239,6 +239,11 @@ class AnswerSentence:
         return _adapter(AnswerSentence).dump_python(self)
 
 
+# How an abstention opens when it quotes the sentence that says the detail asked for is not
+# known or not public (assistant/undisclosed.py).
+NOT_GIVEN = "The sources do not give this; they say:"
+
+
 @dataclass
 class Answer:
     """What the assistant says, with the sources travelling alongside the text."""

@@ -46,6 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("assistant.reader", "assistant.retrieve", "assistant.rerank", "assistant.search"),
     (
         "assistant.names",
+        "assistant.undisclosed",
         "assistant.shortanswer",
         "assistant.answer_model",
         "assistant.answer",

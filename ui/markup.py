@@ -8,6 +8,7 @@ import re
 from urllib.parse import urlparse
 
 from assistant import (
+    NOT_GIVEN,
     Answer,
     Citation,
     PassageContext,
@@ -58,7 +59,7 @@ def anchor(turn: int, n: int) -> str:
 
 def answer_html(answer: Answer, turn: int, sentences: int | None = None) -> str:
     """An answer for the chat: each sentence followed by its clickable marker(s)."""
-    if answer.abstained:
+    if answer.abstained and not answer.sentences:
         out = f'<p class="abstain">{esc(answer.text)}</p>'
         if answer.passages:
             leads = "".join(
@@ -79,6 +80,8 @@ def answer_html(answer: Answer, turn: int, sentences: int | None = None) -> str:
         flag = "" if s.supported else ' <span class="unsupported">(unsupported)</span>'
         parts.append(f"{esc(s.text)} {marks}{flag}")
     body = " ".join(parts)
+    if answer.abstained:  # the sources say that what was asked is not known
+        body = f'<span class="abstain">{esc(NOT_GIVEN)}</span> {body}'
     short = answer.short_answer
     if short is not None and any(short.n in s.citations for s in shown):
         body = f'<strong class="short-answer">{esc(short.text)}</strong> — {body}'

@@ -8,6 +8,7 @@ import click
 
 from assistant.text import truncate
 from assistant.types import (
+    NOT_GIVEN,
     Answer,
     Citation,
     IndexReport,
@@ -54,6 +55,8 @@ def answer_text(answer: Answer, show_leads: int = 3) -> str:
         flag = "" if s.supported else " (unsupported)"
         body.append(f"{s.text} {marks}{flag}".strip())
     text = " ".join(body) if body else answer.text
+    if answer.abstained and body:  # the sources say that what was asked is not known
+        text = f"{NOT_GIVEN} {text}"
     if answer.short_answer is not None and body:
         # Bold on a terminal; click.echo drops the styling when the output is not one.
         text = f"{click.style(answer.short_answer.text, bold=True)} — {text}"
