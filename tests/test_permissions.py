@@ -87,3 +87,29 @@ def test_an_index_folder_it_cannot_write_is_a_clear_error(open_folder: Path) -> 
     assert "Check the folder's permissions or set ASSISTANT_INDEX_DIR." in out.stderr
     assert "Traceback" not in out.stderr + out.stdout
     assert not index.exists()
+
+
+def test_an_index_that_became_read_only_is_a_clear_error(open_folder: Path) -> None:
+    """The lock can still be taken (its file is there and writable) but nothing new can be
+    written beside it: the rebuild stops with the message, and the index still answers."""
+    corpus = open_folder / "corpus"
+    corpus.mkdir()
+    shutil.copy(DATA / "baikal.md", corpus / "baikal.md")
+    for path in (corpus, corpus / "baikal.md"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    index = open_folder / "index"
+    index.mkdir()
+    if os.geteuid() == 0:  # the index is the unprivileged user's own, as it would be
+        nobody = pwd.getpwnam("nobody")
+        os.chown(index, nobody.pw_uid, nobody.pw_gid)
+    cmd = [sys.executable, "-m", "assistant.cli", "--corpus", str(corpus), "--index", str(index)]
+    built = run([*cmd, "index"], open_folder)
+    assert built.returncode == 0, built.stderr
+    index.chmod(0o555)
+    out = run([*cmd, "index", "--rebuild"], open_folder)
+    assert out.returncode == 1, out.stderr
+    assert f"Cannot write the index at {index}: Permission denied." in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    asked = run([*cmd, "ask", "How deep is Lake Baikal?"], open_folder)
+    assert asked.returncode == 0, asked.stderr
+    assert "[1]" in asked.stdout

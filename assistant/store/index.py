@@ -151,11 +151,14 @@ class IndexStore:
                 "Wait for it to finish (readers can still ask questions), then try again.",
             ) from None
         except OSError as exc:
-            raise IndexStateError(
-                f"Cannot write the index at {self.root}: {exc.strerror}.",
-                "Check the folder's permissions or set ASSISTANT_INDEX_DIR.",
-            ) from None
+            raise self._unwritable(exc) from None
         return lock
+
+    def _unwritable(self, exc: OSError) -> IndexStateError:
+        return IndexStateError(
+            f"Cannot write the index at {self.root}: {exc.strerror}.",
+            "Check the folder's permissions or set ASSISTANT_INDEX_DIR.",
+        )
 
     def sync(self, progress: ProgressFactory = no_progress, rebuild: bool = False) -> IndexReport:
         """Bring the index in line with the corpus: embed new and edited documents, drop
@@ -183,6 +186,8 @@ class IndexStore:
                 report = writer.update(gen, progress)
             report.seconds = time.perf_counter() - started
             return report
+        except PermissionError as exc:  # the lock could be taken, the folder not written
+            raise self._unwritable(exc) from None
         finally:
             lock.release()
 
