@@ -208,3 +208,26 @@ def test_a_bad_setting_is_named_with_exit_2_not_a_traceback(
     assert f"Invalid setting: {named}" in result.output and shown in result.output
     assert "README.md" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "index").exists()
+
+
+def test_chat_export_writes_only_a_conversation_into_a_folder_that_exists(
+    default_index: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-folder" / "chat.md"
+    good = tmp_path / "chat.md"
+    lines = [
+        f"/export {good}",  # nothing asked yet
+        TRADE,
+        f"/export {missing}",
+        f"/export {tmp_path}",
+        f"/export {good}",
+        "/quit",
+    ]
+    result = run(["chat"], default_index, input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "Nothing to export yet: ask a question first." in result.stderr
+    assert f"there is no folder {missing.parent}" in result.stderr
+    assert "is a folder; give a file name" in result.stderr
+    assert not missing.parent.exists(), "a mistyped path must not become a new folder"
+    assert f"Saved 1 turn to {good}." in result.stdout
+    assert "$240 billion" in good.read_text(encoding="utf-8")

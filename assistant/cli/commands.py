@@ -16,6 +16,7 @@ from assistant.scope import KINDS, Scope
 from assistant.views import context_view, support_view
 
 if TYPE_CHECKING:
+    from assistant.chat import ChatSession
     from assistant.service import Assistant
 
 
@@ -139,6 +140,33 @@ def ask(
     click.echo(answer_text(answer))
 
 
+def export(session: ChatSession, name: str) -> None:
+    """/export: the conversation as Markdown in `name` (conversation.md by default), into a
+    folder that exists: a mistyped path is an error, not a new folder."""
+    from assistant.fsutil import atomic_write_text
+
+    target = Path(name or "conversation.md").expanduser()
+    if not session.turns:
+        click.echo("Nothing to export yet: ask a question first.", err=True)
+    elif target.is_dir():
+        click.echo(
+            f"{target} is a folder; give a file name, e.g. /export {target}/chat.md", err=True
+        )
+    elif not target.parent.is_dir():
+        click.echo(
+            f"Cannot write {target}: there is no folder {target.parent}. "
+            "Create it first, or give another path.",
+            err=True,
+        )
+    else:
+        try:
+            atomic_write_text(target, session.export_markdown())
+            n = len(session.turns)
+            click.echo(f"Saved {n} turn{'s' if n != 1 else ''} to {target}.")
+        except OSError as exc:
+            click.echo(f"Cannot write {target}: {exc.strerror}", err=True)
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print each answer as one JSON line.")
 @scope_options
@@ -181,14 +209,7 @@ def chat(ctx: click.Context, as_json: bool, docs: tuple[str, ...], kinds: tuple[
                 session.reset()  # the conversation's scope stays
                 click.echo("New conversation.")
             elif cmd == "/export":
-                target = Path(arg.strip() or "conversation.md")
-                from assistant.fsutil import atomic_write_text
-
-                try:
-                    atomic_write_text(target, session.export_markdown())
-                    click.echo(f"Saved {len(session.turns)} turns to {target}.")
-                except OSError as exc:
-                    click.echo(f"Cannot write {target}: {exc.strerror}", err=True)
+                export(session, arg.strip())
             elif cmd == "/sources":
                 click.echo(sources_text(assistant.sources()))
             else:
