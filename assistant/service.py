@@ -43,18 +43,24 @@ _UNSET = object()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
-def clean_question(question: str, max_chars: int) -> str:
-    """The question with control characters removed; InputError when empty or too long."""
+_EXAMPLES = {
+    "question": 'Ask something, for example: assistant ask "What is the Power of Siberia 2 project?"',
+    "claim": 'Give a claim to check, for example: assistant cite "China supplies microchips to Russia"',
+}
+
+
+def clean_question(question: str, max_chars: int, what: str = "question") -> str:
+    """The question (or the claim to check, `what`) with control characters removed;
+    InputError when empty or too long."""
     text = " ".join(_CONTROL.sub(" ", question or "").split())
     if not text:
-        raise InputError(
-            "The question is empty.",
-            'Ask something, for example: assistant ask "What is the Power of Siberia 2 project?"',
-        )
+        raise InputError(f"The {what} is empty.", _EXAMPLES[what])
     if len(text) > max_chars:
         raise InputError(
-            f"The question is {len(text):,} characters long; the limit is {max_chars:,}.",
-            "Shorten it to the point you want answered.",
+            f"The {what} is {len(text):,} characters long; the limit is {max_chars:,}.",
+            "Shorten it to the point you want answered."
+            if what == "question"
+            else "Shorten it to the one statement you want checked.",
         )
     return text
 
@@ -128,8 +134,8 @@ class Assistant:
 
     # -- questions --------------------------------------------------------------------------
 
-    def clean(self, question: str) -> str:
-        return clean_question(question, self.settings.answer.max_question_chars)
+    def clean(self, question: str, what: str = "question") -> str:
+        return clean_question(question, self.settings.answer.max_question_chars, what)
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's vector; recent ones are kept, as chat and evals repeat questions."""
@@ -307,7 +313,7 @@ class Assistant:
 
     def cite(self, claim: str, k: int = 5) -> list[SupportResult]:
         """The passages that support a claim, best supported first, with their scores."""
-        text = self.clean(claim)
+        text = self.clean(claim, "claim")
         retriever = self.retriever()
         vector = self.embed_query(text)
         found = retriever.retrieve(text, vector, k * 2)

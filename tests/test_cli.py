@@ -105,7 +105,7 @@ def test_sources_lists_documents_with_metadata(default_index: Path) -> None:
         (["ask", "   "], "The question is empty."),
         (["ask", "x" * 2001], "limit is 2,000"),
         (["show", "no-such:passage"], "No passage with id 'no-such:passage'"),
-        (["cite", " "], "The question is empty."),
+        (["cite", " "], "The claim is empty."),
         (["ask", TRADE, "-k", "0"], "Invalid value"),
     ],
 )

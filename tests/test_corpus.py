@@ -1,4 +1,5 @@
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -219,8 +220,13 @@ def test_add_rejects_missing_and_unusable_single_files(tmp_path: Path) -> None:
         add_files(corpus, [tmp_path / "nope.md"])
     empty = tmp_path / "empty.md"
     empty.write_text("")
-    with pytest.raises(InputError, match="empty"):
+    with pytest.raises(InputError, match="empty") as refused:
         add_files(corpus, [empty])
+    assert refused.value.hint and "text in it" in refused.value.hint  # not "only .md ..."
+    fifo = tmp_path / "pipe.md"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    with pytest.raises(InputError, match="not a regular file"):
+        add_files(corpus, [fifo])
     with pytest.raises(InputError, match="--title"):
         add_files(corpus, [DATA / "baikal.md", DATA / "tea.txt"], title="One title")
     assert not (corpus / MANIFEST_NAME).exists()

@@ -291,7 +291,7 @@ def cite(ctx: click.Context, claim: str, top_k: int, as_json: bool) -> None:
     from assistant.cli.terminal import support_text
 
     assistant = get_assistant(ctx)
-    assistant.clean(claim)
+    assistant.clean(claim, "claim")
     results = ready(ctx).cite(claim, k=top_k)
     titles = {s.document.id: s.document.meta.title for s in assistant.sources()}
     if as_json:

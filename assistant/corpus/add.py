@@ -92,9 +92,15 @@ def add_files(
         result.added.append(rel)
     if not result.added and not result.already and len(plan) == 1 and result.skipped:
         name, reason = result.skipped[0]
-        raise InputError(
-            f"Cannot add {name}: {reason}.", "Only text, Markdown, HTML and PDF files can be added."
-        )
+        if reason.startswith("unsupported"):
+            hint = "Only text, Markdown, HTML and PDF files can be added."
+        elif reason.startswith("empty"):
+            hint = (
+                "Add a file with text in it (a scanned PDF has none until it is run through OCR)."
+            )
+        else:
+            hint = "Add a readable file of text, Markdown, HTML or PDF."
+        raise InputError(f"Cannot add {name}: {reason}.", hint)
     if new_entries:
         manifest.entries.extend(new_entries)
         write_manifest(corpus_dir, manifest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -278,7 +279,12 @@ def extract(path: Path) -> ExtractedText:
         supported = " ".join(sorted(LOADERS))
         raise CorpusFileError(f"unsupported file type '{path.suffix}' (supported: {supported})")
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):  # a pipe or a device would block or never end
+            raise CorpusFileError("not a regular file")
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             raise CorpusFileError(f"larger than the {_size_label(MAX_FILE_BYTES)} limit")
         extracted = loader(path)
