@@ -231,3 +231,29 @@ def test_chat_export_writes_only_a_conversation_into_a_folder_that_exists(
     assert not missing.parent.exists(), "a mistyped path must not become a new folder"
     assert f"Saved 1 turn to {good}." in result.stdout
     assert "$240 billion" in good.read_text(encoding="utf-8")
+
+
+def test_paths_that_cannot_work_are_named_with_what_to_do(
+    default_index: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    as_index = run(["ask", TRADE], a_file)
+    assert as_index.exit_code == 2
+    assert f"--index {a_file} is a file, not a folder." in as_index.output
+    as_corpus = run(["sources"], tmp_path / "idx", a_file)
+    assert as_corpus.exit_code == 2 and f"--corpus {a_file} is a file" in as_corpus.output
+    # A corpus folder that is gone: the built index still answers, and the note says why the
+    # corpus is not read (not that it "changed", which `index` could not fix).
+    gone = run(["sources"], default_index, tmp_path / "moved-away")
+    assert gone.exit_code == 0
+    assert "there is no corpus folder at" in gone.stderr and "changed" not in gone.stderr
+    assert "sino-russian-relations" in gone.stdout
+    # An empty corpus: the answer is an abstention, and the note says how to add documents.
+    empty = tmp_path / "empty-corpus"
+    empty.mkdir()
+    asked = run(["ask", "How deep is Lake Baikal?"], tmp_path / "empty-index", empty)
+    assert asked.exit_code == 0, asked.output
+    assert "holds no documents yet; add some with `assistant add FILE`" in asked.stderr
+    filled = run(["ask", "How deep is Lake Baikal?"], tmp_path / "idx2", small_corpus)
+    assert "holds no documents" not in filled.stderr

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from assistant.config import load_settings
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, InputError
 
 COMMANDS_GROUP = "assistant.commands"
 
@@ -85,7 +85,14 @@ def get_assistant(ctx: click.Context) -> Any:
 
     obj = ctx.ensure_object(dict)
     if "assistant" not in obj:
-        obj["assistant"] = Assistant(load_settings(**obj.get("overrides", {})))
+        settings = load_settings(**obj.get("overrides", {}))
+        for option, path in (("--index", settings.index_dir), ("--corpus", settings.corpus_dir)):
+            if path.exists() and not path.is_dir():
+                raise InputError(
+                    f"{option} {path} is a file, not a folder.",
+                    f"Give {option} a folder (the index folder is created when missing).",
+                )
+        obj["assistant"] = Assistant(settings)
     return obj["assistant"]
 
 
@@ -110,10 +117,22 @@ def ready(ctx: click.Context) -> Any:
                 err=True,
             )
         print_index_report(report, err=True)
+    elif not assistant.settings.corpus_dir.is_dir():
+        click.echo(
+            f"Note: there is no corpus folder at {assistant.settings.corpus_dir}; answering from "
+            "the index built earlier. Point --corpus (or ASSISTANT_CORPUS_DIR) at its folder.",
+            err=True,
+        )
     elif assistant.store.state() and not assistant.store.is_up_to_date():
         click.echo(
             "Note: the corpus changed since the last index run; run `assistant index` to "
             "include the changes.",
+            err=True,
+        )
+    if not int((assistant.store.state() or {}).get("passages", 0)):
+        click.echo(
+            f"Note: the corpus at {assistant.settings.corpus_dir} holds no documents yet; add "
+            "some with `assistant add FILE`.",
             err=True,
         )
     return assistant
