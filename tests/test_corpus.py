@@ -419,3 +419,21 @@ def json_str(text: str) -> str:
     import json
 
     return json.dumps(text)
+
+
+def test_the_command_shows_a_corpus_warning_as_one_line(small_corpus: Path, tmp_path: Path) -> None:
+    """Not Python's warning format, with the tool's own source line under it."""
+    import subprocess
+
+    from tests.helpers import cli_command
+
+    (small_corpus / "legacy.txt").write_bytes("The caf\u00e9 sold tea.".encode("cp1252"))
+    cmd = cli_command(small_corpus, tmp_path / "index", "index")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert (
+        "Warning: legacy.txt: not UTF-8; read as Windows-1252 (save it as UTF-8 to be sure)"
+        in lines
+    )
+    assert "CorpusWarning" not in done.stderr and ".py:" not in done.stderr

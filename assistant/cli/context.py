@@ -8,9 +8,10 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -78,6 +79,27 @@ def progress_bar(total: int, desc: str) -> Any:
         leave=False,
         dynamic_ncols=True,
     )
+
+
+_python_warning = warnings.showwarning
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """What the corpus warns about (a file read in another encoding, say), as the command's
+    other warnings read: "Warning: documents/x.txt: …", not Python's source line."""
+    from assistant.corpus import CorpusWarning
+
+    if issubclass(category, CorpusWarning):
+        click.secho(f"Warning: {message}", err=True, fg="yellow")
+    else:
+        _python_warning(message, category, filename, lineno, file, line)
 
 
 def get_assistant(ctx: click.Context) -> Any:

@@ -4,6 +4,7 @@ register (the web app's `serve`, the evaluation's `eval` and `bench`)."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,7 @@ import click
 
 from assistant import __version__
 from assistant.cli import commands
-from assistant.cli.context import (
-    CommandGroup,
-)
+from assistant.cli.context import CommandGroup, show_warning
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -86,6 +85,7 @@ def cli(
     if any(model.values()):
         overrides["llm"] = {key: value for key, value in model.items() if value}
     ctx.ensure_object(dict)["overrides"] = overrides
+    warnings.showwarning = show_warning
 
 
 for command in (

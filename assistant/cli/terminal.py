@@ -150,7 +150,8 @@ def index_report_text(report: IndexReport) -> str:
         if items:
             parts.append(f"{len(items)} {label}")
     summary = ", ".join(parts) or "nothing to index"
-    return f"Index: {summary}; {report.passages} passages ({report.seconds:.1f}s)."
+    noun = "passage" if report.passages == 1 else "passages"
+    return f"Index: {summary}; {report.passages} {noun} ({report.seconds:.1f}s)."
 
 
 def skipped_text(report: IndexReport) -> list[str]:
