@@ -153,6 +153,13 @@ def test_bad_manifest_is_a_clear_input_error(small_corpus: Path) -> None:
     )
     with pytest.raises(InputError, match="twice"):
         scan(small_corpus)
+    # A kind no scope can choose would drop the document out of every --kind filter.
+    (small_corpus / MANIFEST_NAME).write_text(
+        '[[documents]]\nid = "baikal"\nfile = "baikal.md"\nkind = "weird"\n'
+    )
+    with pytest.raises(InputError, match="gives 'baikal' the kind 'weird'") as bad:
+        scan(small_corpus)
+    assert bad.value.hint == "A document's kind is one of: article, source."
 
 
 def test_manifest_values_of_any_type_are_normalised(small_corpus: Path) -> None:

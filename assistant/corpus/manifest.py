@@ -15,6 +15,7 @@ import tomli_w
 
 from assistant.errors import InputError
 from assistant.fsutil import atomic_write_text
+from assistant.scope import KINDS
 
 MANIFEST_NAME = "sources.toml"
 _ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -70,6 +71,14 @@ def read_manifest(corpus_dir: Path) -> Manifest:
         if doc_id in seen:
             raise InputError(f"The corpus manifest {path} uses the id '{doc_id}' twice.")
         seen.add(doc_id)
+    for entry in entries:
+        kind = entry.get("kind")
+        if kind is not None and kind not in KINDS:
+            name = entry.get("id") or entry.get("file") or "an entry without id"
+            raise InputError(
+                f"The corpus manifest {path} gives '{name}' the kind {kind!r}.",
+                f"A document's kind is one of: {', '.join(KINDS)}.",
+            )
     for entry in entries:
         if entry.get("current_to") not in (None, ""):
             _check_current_to(path, entry)
