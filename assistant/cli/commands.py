@@ -87,7 +87,8 @@ def chosen_scope(assistant: Assistant, docs: tuple[str, ...], kinds: tuple[str, 
     "--top-k",
     type=click.IntRange(1, 50),
     default=None,
-    help="Passages to retrieve (default 5).",
+    help="Passages to list with the answer (default 5). The answer is chosen among the sentences "
+    "of the wider set the reranker reads, so it may cite a passage below these; it is listed too.",
 )
 @click.option(
     "--strict",
