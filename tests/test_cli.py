@@ -257,3 +257,38 @@ def test_paths_that_cannot_work_are_named_with_what_to_do(
     assert "holds no documents yet; add some with `assistant add FILE`" in asked.stderr
     filled = run(["ask", "How deep is Lake Baikal?"], tmp_path / "idx2", small_corpus)
     assert "holds no documents" not in filled.stderr
+
+
+def test_ctrl_c_just_after_the_work_is_done_ends_as_ctrl_c_does(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    """A Ctrl-C that lands while Python waits for the worker threads to end (just after
+    `add` has indexed) ends the process as an interrupt, never with the threading module's
+    traceback and a status of 0."""
+    import signal
+    import subprocess
+
+    from tests.helpers import cli_command
+
+    index = tmp_path / "index"
+    assert subprocess.run(cli_command(small_corpus, index, "index"), check=False).returncode == 0
+    new = tmp_path / "new.txt"
+    new.write_text("Tea grows in Yunnan and travelled to Kyakhta by caravan.\n")
+    proc = subprocess.Popen(
+        cli_command(small_corpus, index, "add", str(new)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("Index:"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stdout.read()
+    code = proc.wait(timeout=120)
+    assert "Index:" in "".join(seen), rest
+    assert "Traceback" not in rest and "Exception ignored" not in rest
+    assert code in (130, -signal.SIGINT), (code, rest)

@@ -4,6 +4,7 @@ register (the web app's `serve`, the evaluation's `eval` and `bench`)."""
 from __future__ import annotations
 
 import os
+import signal
 import warnings
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,13 @@ for command in (
 
 
 def main() -> None:
-    cli(prog_name="assistant")
+    try:
+        cli(prog_name="assistant")
+    finally:
+        # The command is done (or stopped). A Ctrl-C while Python waits for the worker threads
+        # to end then ends the process as a Ctrl-C does (status 130), not with a traceback
+        # from the threading module and status 0.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 if __name__ == "__main__":
