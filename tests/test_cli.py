@@ -249,6 +249,10 @@ def test_paths_that_cannot_work_are_named_with_what_to_do(
     assert gone.exit_code == 0
     assert "there is no corpus folder at" in gone.stderr and "changed" not in gone.stderr
     assert "sino-russian-relations" in gone.stdout
+    # Indexing a corpus that is not there leaves no index folder behind.
+    nowhere = run(["index"], tmp_path / "never-made", tmp_path / "moved-away")
+    assert nowhere.exit_code == 2 and "No corpus folder at" in nowhere.output
+    assert not (tmp_path / "never-made").exists()
     # An empty corpus: the answer is an abstention, and the note says how to add documents.
     empty = tmp_path / "empty-corpus"
     empty.mkdir()

@@ -23,6 +23,7 @@ from assistant.corpus.scanning import (
     content_hash,
     file_fingerprints,
     list_files,
+    require_corpus,
     scan,
     slugify,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "is_safe_url",
     "list_files",
     "read_manifest",
+    "require_corpus",
     "scan",
     "slugify",
     "write_manifest",

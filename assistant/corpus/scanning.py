@@ -124,14 +124,19 @@ def file_fingerprints(corpus_dir: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def scan(corpus_dir: Path) -> CorpusScan:
-    """Load every document of the corpus; files that cannot be loaded are listed as skipped."""
+def require_corpus(corpus_dir: Path) -> None:
+    """InputError unless `corpus_dir` is a folder."""
     if not corpus_dir.is_dir():
         raise InputError(
             f"No corpus folder at {corpus_dir}.",
             "Set ASSISTANT_CORPUS_DIR (or --corpus) to a folder of documents, "
             "or add documents with `assistant add PATH`.",
         )
+
+
+def scan(corpus_dir: Path) -> CorpusScan:
+    """Load every document of the corpus; files that cannot be loaded are listed as skipped."""
+    require_corpus(corpus_dir)
     manifest = read_manifest(corpus_dir)
     entries = manifest.by_file()
     result = CorpusScan()

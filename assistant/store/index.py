@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from assistant.config import Settings
-from assistant.corpus import LOADER_VERSION, file_fingerprints
+from assistant.corpus import LOADER_VERSION, file_fingerprints, require_corpus
 from assistant.embedding import Embedder
 from assistant.errors import AssistantError, IndexBusyError, IndexStateError
 from assistant.fsutil import FileLock, LockHeld
@@ -164,6 +164,7 @@ class IndexStore:
         """Bring the index in line with the corpus: embed new and edited documents, drop
         deleted ones. With `rebuild`, build a new generation and switch to it at the end."""
         started = time.perf_counter()
+        require_corpus(self.settings.corpus_dir)  # before the index folder is made
         lock = self._acquire("assistant index --rebuild" if rebuild else "assistant index")
         try:
             # Half-built generations of a killed rebuild: no one else can be writing them now.
