@@ -37,3 +37,20 @@ def test_what_moscow_and_beijing_call_their_partnership_then_when(page) -> None:
     assert "Joint Statement" in card.inner_text()
     assert page.dialogs == [] and page.outside == []
     shot(page, "no-limits-and-when")
+
+
+@pytest.mark.browser
+def test_a_detail_the_sources_say_was_not_published_is_said_and_cited(page) -> None:  # noqa: F811
+    """Not a bare "the sources do not answer": the sentence that says so, with its marker,
+    and its card in the sources panel."""
+    ask(page, "What is the price formula of the Power of Siberia gas?", 1)
+    first = page.locator("#chat .answer").nth(0)
+    text = first.inner_text()
+    assert text.startswith("The sources do not give this; they say:")
+    assert "the price formula was not published" in text
+    first.locator("a.cite").first.click()
+    card = page.locator("#sources-panel .card.flash")
+    card.wait_for(timeout=5_000)
+    assert "the price formula was not published" in card.locator("mark.cited").inner_text()
+    assert page.dialogs == [] and page.outside == []
+    shot(page, "not-published")
