@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 
-from assistant.followup import Rewriter, Turn
+from assistant.followup import Rewriter, Turn, nothing_before, vague_reference
 from assistant.scope import Scope
 from assistant.service import Assistant
 from assistant.types import Answer, Query
@@ -46,6 +46,13 @@ class ChatSession:
         """The answer to a turn, streamed as `Assistant.ask_stream` streams it; the turn is
         recorded when the verified answer arrives."""
         text = self.assistant.clean(question)
+        pointing = vague_reference(text) if not self.turns else None
+        if pointing is not None:  # "When did it start?" opening a conversation
+            answer = Answer(question=text, text=nothing_before(pointing), abstained=True)
+            answer.scope = self.scope
+            self.turns.append(Turn(text, text, answer))
+            yield answer
+            return
         query = self.standalone(text)
         query = Query(self.assistant.clean(query.text), query.borrowed, scope=self.scope)
         # A follow-up wants something new: the sentences just quoted rank lower.

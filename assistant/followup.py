@@ -50,6 +50,35 @@ def _points_back(question: str) -> bool:
     return False
 
 
+def vague_reference(question: str) -> str | None:
+    """The word a question points back with ("it" in "When did it start?") when it names
+    nothing else to go on: no name and at most two other content words. None otherwise."""
+    words = re.findall(r"[\w’'-]+", question)
+    names = [w for w in words[1:] if w[0].isupper()]
+    pointing = next(
+        (
+            m.group(0)
+            for m in _ANAPHORA.finditer(question)
+            if not m.group(0).lower().startswith("the ")
+            or not _NAMED_AFTER.match(question, m.end())
+        ),
+        None,
+    )
+    if pointing is None or names:
+        return None
+    pointed = set(pointing.lower().split())
+    content = [w for w in words if w.lower() not in STOPWORDS and w.lower() not in pointed]
+    return pointing if len(content) <= 2 else None
+
+
+def nothing_before(pointing: str) -> str:
+    """The reply to a question that points back at nothing (`vague_reference`)."""
+    return (
+        f"What does “{pointing}” refer to? Nothing was asked before this in the conversation: "
+        "ask again with the name of what you mean."
+    )
+
+
 def is_followup(question: str) -> bool:
     """Whether a question leans on an earlier turn for its meaning."""
     if _FOLLOWUP_START.search(question) or _points_back(question):

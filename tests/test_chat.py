@@ -112,3 +112,27 @@ def test_followups_in_real_conversations_cite_their_evidence(assistant: Assistan
         if not any(contains_evidence(text, item.evidence) for text in passages):
             misses.append((item.id, answer.standalone_question))
     assert len(misses) <= len(items) * 0.15, misses
+
+
+def test_a_conversation_that_opens_by_pointing_back_asks_what_is_meant(
+    assistant: Assistant,
+) -> None:
+    from assistant.followup import vague_reference
+
+    assert vague_reference("When did it start?") == "it"
+    assert vague_reference("When was the treaty signed?") == "the treaty"
+    for named in (
+        "When was the Treaty of Aigun signed?",
+        "What about Central Asia?",
+        "What did Russia and China say about their partnership?",
+    ):
+        assert vague_reference(named) is None, named
+    session = ChatSession(assistant)
+    first = session.ask("When did it start?")
+    assert first.abstained and first.citations == []
+    assert first.text.startswith("What does “it” refer to?")
+    # Once something has been asked, "it" is that: the same words are a follow-up.
+    session.ask("What is the Power of Siberia pipeline?")
+    later = session.ask("When did it start?")
+    assert not later.text.startswith("What does")
+    assert "Power of Siberia" in (later.standalone_question or "")
