@@ -46,6 +46,16 @@ def test_trade_question_cites_the_240_billion_sentence(assistant: Assistant) -> 
             "According to the article, what share of Russia's imports comes from China?",
             "more than 30%",
         ),
+        ("What share of Russia's imports does China account for?", "more than 30%"),
+        pytest.param(
+            "What share of Russia's imports comes from China?",
+            "more than 30%",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a known miss: the answer model prefers a source's sentence on China's "
+                "70 per cent of Russia's machine-tool imports",
+            ),
+        ),
         ("Which treaties ceded territory to the Russian Empire?", "Treaty of Aigun"),
         ("Who said Russia will have to defend its Far East from China?", "Leonid Iashov"),
         ("Do Russia and China have a formal defense pact?", "no formal defense pact"),

@@ -114,7 +114,7 @@ def ask(
     answer to the chosen documents.
     Examples:
       assistant ask "Which treaties ceded territory to the Russian Empire?"
-      assistant ask "What share of Russia's imports comes from China?" --json -k 8
+      assistant ask "What share of Russia's imports does China account for?" --json -k 8
       assistant ask "Which currencies settle the trade?" --doc russia-china-trade --kind article
       assistant --llm llama-cpp --llm-path model.gguf ask "What is the Middle Corridor?" --strict
     """
