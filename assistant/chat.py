@@ -46,8 +46,10 @@ class ChatSession:
         """The answer to a turn, streamed as `Assistant.ask_stream` streams it; the turn is
         recorded when the verified answer arrives."""
         text = self.assistant.clean(question)
-        pointing = vague_reference(text) if not self.turns else None
-        if pointing is not None:  # "When did it start?" opening a conversation
+        # "When did it start?" opening a conversation points at nothing; inside chosen
+        # documents, they say what "it" is.
+        pointing = vague_reference(text) if not self.turns and not self.scope else None
+        if pointing is not None:
             answer = Answer(question=text, text=nothing_before(pointing), abstained=True)
             answer.scope = self.scope
             self.turns.append(Turn(text, text, answer))

@@ -1,5 +1,6 @@
 from assistant.chat import ChatSession
 from assistant.followup import KeywordRewriter, Turn, is_followup, salient_terms
+from assistant.scope import Scope
 from assistant.service import Assistant
 from assistant.types import Answer, Query
 
@@ -131,6 +132,9 @@ def test_a_conversation_that_opens_by_pointing_back_asks_what_is_meant(
     first = session.ask("When did it start?")
     assert first.abstained and first.citations == []
     assert first.text.startswith("What does “it” refer to?")
+    # Inside chosen documents, they say what "it" is.
+    scoped = ChatSession(assistant, scope=Scope(docs=frozenset({"power-of-siberia"})))
+    assert not scoped.ask("When did it start?").text.startswith("What does")
     # Once something has been asked, "it" is that: the same words are a follow-up.
     session.ask("What is the Power of Siberia pipeline?")
     later = session.ask("When did it start?")
