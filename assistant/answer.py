@@ -355,8 +355,11 @@ def not_given(
     """The abstention, quoting the sentence that says what was asked is not known or not public
     when the sources hold one about the names the question is about (undisclosed.py)."""
     question = query.text
-    about = [c for c in candidates if not missing_entities(question, [c.passage.passage], docs)]
-    said = unknown_sentence(question, about[:UNKNOWN_DEPTH])
+    said = unknown_sentence(
+        question,
+        candidates[:UNKNOWN_DEPTH],
+        lambda c: not missing_entities(question, [c.passage.passage], docs),
+    )
     if said is None:
         return abstention(query.standalone, passages)
     answer = compose(query, [said], passages, docs)

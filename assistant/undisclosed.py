@@ -17,7 +17,7 @@ English usage, written by hand, not fitted on any question set.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from assistant.rerank import Candidate
 from assistant.text import terms
@@ -69,9 +69,12 @@ def _clauses(sentence: str) -> list[str]:
     return [c for c in out if c.strip()]
 
 
-def unknown_sentence(question: str, candidates: Sequence[Candidate]) -> Candidate | None:
-    """The best-ranked candidate sentence that says what the question asks for is not known."""
+def unknown_sentence(
+    question: str, candidates: Sequence[Candidate], about: Callable[[Candidate], bool]
+) -> Candidate | None:
+    """The best-ranked candidate sentence that says what the question asks for is not known,
+    in a passage `about` what the question is about (checked only for such a sentence)."""
     for cand in candidates:
-        if says_unknown(question, cand.text, cand.passage.passage.text):
+        if says_unknown(question, cand.text, cand.passage.passage.text) and about(cand):
             return cand
     return None
