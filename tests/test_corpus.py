@@ -413,6 +413,27 @@ def test_a_manifest_url_that_is_not_http_is_left_out_with_a_warning(
         add_files(small_corpus, [DATA / "tea.txt"], url=url)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "shown"),
+    [
+        ("url", "notaurl", "is not an http(s) link"),
+        ("url", "https://", "is not an http(s) link"),
+        ("date", "not-a-date", "is not a date"),
+        ("date", "2024-13-01", "is not a date"),
+        ("date", "2024-02-30", "is not a date"),
+    ],
+)
+def test_add_refuses_a_url_or_date_that_is_not_one(
+    tmp_path: Path, option: str, value: str, shown: str
+) -> None:
+    corpus = tmp_path / "corpus"
+    with pytest.raises(InputError, match=re.escape(shown)):
+        add_files(corpus, [DATA / "tea.txt"], **{option: value})
+    assert not (corpus / MANIFEST_NAME).exists(), "nothing is recorded"
+    for n, good in enumerate(({"date": "2024"}, {"date": "2024-03"}, {"url": "http://a.org"})):
+        assert add_files(tmp_path / f"ok{n}", [DATA / "tea.txt"], **good).added
+
+
 def test_http_urls_and_plain_text_are_kept(small_corpus: Path) -> None:
     from assistant.corpus import is_safe_url
 

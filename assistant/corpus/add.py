@@ -3,7 +3,9 @@ manifest."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,15 @@ def add_files(
     kind: str = "source",
 ) -> AddResult:
     """Copy files (or folders of them) into the corpus and record them in the manifest."""
-    if url and not is_safe_url(url):
+    if url and not (is_safe_url(url) and re.match(r"(?i)^https?://[^\s/]+", url.strip())):
         raise InputError(
             f"--url {url!r} is not an http(s) link.",
             "Give the address where the document can be read, such as https://example.org/report.",
+        )
+    if date and not _is_date(date):
+        raise InputError(
+            f"--date {date!r} is not a date.",
+            "Write it as YYYY-MM-DD, YYYY-MM or YYYY, for example --date 2024-03-01.",
         )
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -123,3 +130,15 @@ def _free_name(corpus_dir: Path, rel: str) -> str:
         candidate = f"{stem}-{n}.{ext}" if ext else f"{stem}-{n}"
         n += 1
     return candidate
+
+
+def _is_date(text: str) -> bool:
+    """A real day, month or year: "2024-03-01", "2024-03" or "2024"."""
+    match = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text.strip())
+    if match is None:
+        return False
+    try:
+        datetime.date(int(match[1]), int(match[2] or 1), int(match[3] or 1))
+    except ValueError:
+        return False
+    return True
