@@ -41,30 +41,25 @@ class Rewriter(Protocol):
 _NAMED_AFTER = re.compile(r"\s+(?:(?:of|on|between|with)\s+(?:the\s+)?)?[A-Z0-9]")
 
 
-def _points_back(question: str) -> bool:
+def _pointer(question: str) -> str | None:
+    """The first word the question points back with ("it", "the treaty"), or None."""
     for match in _ANAPHORA.finditer(question):
-        if not match.group(0).lower().startswith("the "):
-            return True
-        if not _NAMED_AFTER.match(question, match.end()):
-            return True
-    return False
+        word = match.group(0)
+        if not word.lower().startswith("the ") or not _NAMED_AFTER.match(question, match.end()):
+            return word
+    return None
+
+
+def _points_back(question: str) -> bool:
+    return _pointer(question) is not None
 
 
 def vague_reference(question: str) -> str | None:
     """The word a question points back with ("it" in "When did it start?") when it names
     nothing else to go on: no name and at most two other content words. None otherwise."""
     words = re.findall(r"[\w’'-]+", question)
-    names = [w for w in words[1:] if w[0].isupper()]
-    pointing = next(
-        (
-            m.group(0)
-            for m in _ANAPHORA.finditer(question)
-            if not m.group(0).lower().startswith("the ")
-            or not _NAMED_AFTER.match(question, m.end())
-        ),
-        None,
-    )
-    if pointing is None or names:
+    pointing = _pointer(question)
+    if pointing is None or any(w[0].isupper() for w in words[1:]):
         return None
     pointed = set(pointing.lower().split())
     content = [w for w in words if w.lower() not in STOPWORDS and w.lower() not in pointed]

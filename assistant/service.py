@@ -43,9 +43,16 @@ _UNSET = object()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
-_EXAMPLES = {
-    "question": 'Ask something, for example: assistant ask "What is the Power of Siberia 2 project?"',
-    "claim": 'Give a claim to check, for example: assistant cite "China supplies microchips to Russia"',
+# What to do about an empty or overlong question, or claim to check.
+_HINTS = {
+    "question": (
+        'Ask something, for example: assistant ask "What is the Power of Siberia 2 project?"',
+        "Shorten it to the point you want answered.",
+    ),
+    "claim": (
+        'Give a claim to check, for example: assistant cite "China supplies microchips to Russia"',
+        "Shorten it to the one statement you want checked.",
+    ),
 }
 
 
@@ -53,14 +60,12 @@ def clean_question(question: str, max_chars: int, what: str = "question") -> str
     """The question (or the claim to check, `what`) with control characters removed;
     InputError when empty or too long."""
     text = " ".join(_CONTROL.sub(" ", question or "").split())
+    empty, overlong = _HINTS[what]
     if not text:
-        raise InputError(f"The {what} is empty.", _EXAMPLES[what])
+        raise InputError(f"The {what} is empty.", empty)
     if len(text) > max_chars:
         raise InputError(
-            f"The {what} is {len(text):,} characters long; the limit is {max_chars:,}.",
-            "Shorten it to the point you want answered."
-            if what == "question"
-            else "Shorten it to the one statement you want checked.",
+            f"The {what} is {len(text):,} characters long; the limit is {max_chars:,}.", overlong
         )
     return text
 

@@ -51,6 +51,20 @@ def run(cmd: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def readable_corpus(folder: Path) -> Path:
+    """A corpus of one document that the unprivileged user can read."""
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    shutil.copy(DATA / "baikal.md", corpus / "baikal.md")
+    corpus.chmod(0o755)
+    (corpus / "baikal.md").chmod(0o644)
+    return corpus
+
+
+def cli(corpus: Path, index: Path) -> list[str]:
+    return [sys.executable, "-m", "assistant.cli", "--corpus", str(corpus), "--index", str(index)]
+
+
 def test_unreadable_file_is_reported(open_folder: Path) -> None:
     path = open_folder / "secret.md"
     path.write_text("# Secret\n\nText.")
@@ -71,16 +85,12 @@ def test_unreadable_file_is_reported(open_folder: Path) -> None:
 
 
 def test_an_index_folder_it_cannot_write_is_a_clear_error(open_folder: Path) -> None:
-    corpus = open_folder / "corpus"
-    corpus.mkdir()
-    shutil.copy(DATA / "baikal.md", corpus / "baikal.md")
-    for path in (corpus, corpus / "baikal.md"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    corpus = readable_corpus(open_folder)
     locked = open_folder / "locked"
     locked.mkdir()
     locked.chmod(0o555)  # the index would go inside: nobody may create it
     index = locked / "index"
-    cmd = [sys.executable, "-m", "assistant.cli", "--corpus", str(corpus), "--index", str(index)]
+    cmd = cli(corpus, index)
     out = run([*cmd, "index"], open_folder)
     assert out.returncode == 1, out.stderr
     assert f"Cannot write the index at {index}: Permission denied." in out.stderr
@@ -92,17 +102,13 @@ def test_an_index_folder_it_cannot_write_is_a_clear_error(open_folder: Path) -> 
 def test_an_index_that_became_read_only_is_a_clear_error(open_folder: Path) -> None:
     """The lock can still be taken (its file is there and writable) but nothing new can be
     written beside it: the rebuild stops with the message, and the index still answers."""
-    corpus = open_folder / "corpus"
-    corpus.mkdir()
-    shutil.copy(DATA / "baikal.md", corpus / "baikal.md")
-    for path in (corpus, corpus / "baikal.md"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    corpus = readable_corpus(open_folder)
     index = open_folder / "index"
     index.mkdir()
     if os.geteuid() == 0:  # the index is the unprivileged user's own, as it would be
         nobody = pwd.getpwnam("nobody")
         os.chown(index, nobody.pw_uid, nobody.pw_gid)
-    cmd = [sys.executable, "-m", "assistant.cli", "--corpus", str(corpus), "--index", str(index)]
+    cmd = cli(corpus, index)
     built = run([*cmd, "index"], open_folder)
     assert built.returncode == 0, built.stderr
     index.chmod(0o555)

@@ -132,6 +132,7 @@ def ready(ctx: click.Context) -> Any:
     if not assistant.store.exists():
         click.echo(f"No index yet at {assistant.settings.index_dir}; building it now.", err=True)
     report = assistant.ensure_index(progress=progress_bar)
+    state = assistant.store.state()
     if report is not None:
         if report.repaired:
             click.echo(
@@ -145,13 +146,13 @@ def ready(ctx: click.Context) -> Any:
             "the index built earlier. Point --corpus (or ASSISTANT_CORPUS_DIR) at its folder.",
             err=True,
         )
-    elif assistant.store.state() and not assistant.store.is_up_to_date():
+    elif state and not assistant.store.is_up_to_date():
         click.echo(
             "Note: the corpus changed since the last index run; run `assistant index` to "
             "include the changes.",
             err=True,
         )
-    if not int((assistant.store.state() or {}).get("passages", 0)):
+    if not int((state or {}).get("passages", 0)):
         click.echo(
             f"Note: the corpus at {assistant.settings.corpus_dir} holds no documents yet; add "
             "some with `assistant add FILE`.",
