@@ -232,3 +232,32 @@ def test_orphans_of_an_interrupted_write_are_ignored_then_removed(
     snap = Assistant(small_assistant.settings, small_assistant.embedder).snapshot()
     assert snap.chroma.collection("passages").count() == len(snap.passages)
     assert "tea" in snap.docs
+
+
+def test_a_file_edited_or_added_while_the_corpus_is_read_is_indexed_by_the_next_run(
+    small_assistant: Assistant, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit landing after a run read a file must not be recorded as indexed: the next
+    run reads the file again, and until then the index is not up to date."""
+    import assistant.store.sync
+
+    small_assistant.index()
+    real_scan = assistant.store.sync.scan
+
+    def scan_then_edit(corpus_dir: Path):  # type: ignore[no-untyped-def]
+        corpus = real_scan(corpus_dir)
+        path = small_corpus / "baikal.md"
+        path.write_text(path.read_text().replace("100,000 seals", "80,000 seals"))
+        (small_corpus / "okapi.md").write_text("# Okapi\n\nThe okapi lives in the Ituri forest.\n")
+        return corpus
+
+    with monkeypatch.context() as patch:
+        patch.setattr(assistant.store.sync, "scan", scan_then_edit)
+        small_assistant.index(rebuild=True)
+    assert not small_assistant.store.is_up_to_date()
+    report = small_assistant.index()
+    assert report.updated == ["baikal"] and report.added == ["okapi"]
+    snap = small_assistant.snapshot()
+    texts = " ".join(snap.by_id[i].text for i in snap.docs["baikal"].passage_ids)
+    assert "80,000 seals" in texts and "100,000" not in texts
+    assert small_assistant.store.is_up_to_date()

@@ -142,6 +142,10 @@ class IndexWriter:
                 f"({exc.__class__.__name__}).",
                 REBUILD_HINT,
             ) from None
+        # The files' sizes and times are taken before their text is read: a file edited or
+        # added while this run reads the corpus then looks changed to the next run, which
+        # reads it again (taken after, the edit would be recorded as indexed and never be).
+        fingerprints = file_fingerprints(self.settings.corpus_dir)
         corpus = scan(self.settings.corpus_dir)
         report = IndexReport(skipped=corpus.skipped)
         current = {d.id: d for d in corpus.documents}
@@ -159,7 +163,6 @@ class IndexWriter:
         if todo:
             self._embed_and_write(chroma, todo, progress, report, fresh)
         report.passages = chroma.collection(PASSAGES).count()
-        fingerprints = file_fingerprints(self.settings.corpus_dir)
         atomic_write_json(
             state_path,
             {
