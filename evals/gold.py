@@ -63,6 +63,14 @@ def _fail(path: Path, line: int, message: str) -> InputError:
     )
 
 
+def _strings(path: Path, line: int, raw: dict, key: str) -> tuple[str, ...]:
+    """An optional field that is a list of non-empty strings ("history": earlier questions)."""
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _fail(path, line, f'"{key}" must be a list of non-empty strings')
+    return tuple(value)
+
+
 def load_gold(path: Path) -> list[GoldItem]:
     """Read and check a JSONL question set; errors name the file and line."""
     if not path.exists():
@@ -85,12 +93,14 @@ def load_gold(path: Path) -> list[GoldItem]:
         for key, kind in (("id", str), ("question", str), ("answerable", bool)):
             if not isinstance(raw.get(key), kind):
                 raise _fail(path, n, f'"{key}" must be a {kind.__name__}')
+        if not raw["question"].strip():
+            raise _fail(path, n, '"question" is empty')
         answer = raw.get("answer")
-        evidence = raw.get("evidence", [])
         if answer is not None and not isinstance(answer, str):
             raise _fail(path, n, '"answer" must be a string or null')
-        if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
-            raise _fail(path, n, '"evidence" must be a list of strings')
+        evidence, history, tags = (
+            _strings(path, n, raw, k) for k in ("evidence", "history", "tags")
+        )
         if raw["answerable"] and (answer is None or not evidence):
             raise _fail(path, n, "answerable items need an answer and evidence")
         if not raw["answerable"] and (answer is not None or evidence):
@@ -106,10 +116,10 @@ def load_gold(path: Path) -> list[GoldItem]:
                 id=raw["id"],
                 question=raw["question"],
                 answer=answer,
-                evidence=tuple(evidence),
+                evidence=evidence,
                 answerable=raw["answerable"],
-                history=tuple(raw.get("history") or ()),
-                tags=tuple(raw.get("tags") or ()),
+                history=history,
+                tags=tags,
                 split=split,
             )
         )

@@ -104,6 +104,35 @@ def test_bad_question_files_name_the_line(tmp_path: Path) -> None:
         load_gold(path)
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ('"history": [{"role": "user", "content": "hi"}]', '"history" must be a list of non-empty'),
+        ('"history": "What is BRICS?"', '"history" must be a list of non-empty strings'),
+        ('"history": [""]', '"history" must be a list of non-empty strings'),
+        ('"tags": "paraphrase"', '"tags" must be a list of non-empty strings'),
+    ],
+)
+def test_a_malformed_optional_field_names_the_file_and_line(
+    tmp_path: Path, fields: str, message: str
+) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(
+        '{"id": "a", "question": "q?", "answer": null, "evidence": [], "answerable": false, '
+        + fields
+        + "}\n"
+    )
+    with pytest.raises(InputError, match="q.jsonl:1: " + re.escape(message)):
+        load_gold(path)
+
+
+def test_an_empty_gold_question_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "question": " ", "answer": null, "answerable": false}\n')
+    with pytest.raises(InputError, match=r'q\.jsonl:1: "question" is empty'):
+        load_gold(path)
+
+
 def _result(
     item: GoldItem,
     retrieved: list[str],
