@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant import Assistant, InputError
+from assistant import Assistant, InputError, normalize_for_match
 from evals import calibration, report
 from evals.gold import DEFAULT_GOLD, SPLITS, GoldItem, load_items
 from evals.metrics import LOWER_IS_BETTER, METRICS, ItemResult, bootstrap_ci, by_tag, summarize
@@ -111,6 +111,29 @@ def _with_ci(results: Sequence[ItemResult]) -> tuple[dict[str, Any], dict[str, A
     return summary, ci
 
 
+def _require_evidence_in_corpus(
+    assistant: Assistant, items: Sequence[GoldItem], files: Sequence[Path]
+) -> None:
+    """InputError when the questions quote evidence and none of it is in the corpus: they are
+    about other documents (the bundled set run over a corpus of one's own, say), and every
+    figure would only measure that."""
+    quotes = [q for item in items for q in item.evidence]
+    if not quotes:
+        return
+    text = normalize_for_match(" ".join(p.text for p in assistant.snapshot().passages))
+    if any(normalize_for_match(q) in text for q in quotes):
+        return
+    named = ", ".join(str(f) for f in files) or str(DEFAULT_GOLD)
+    raise InputError(
+        f"None of the evidence that the questions in {named} quote is in the corpus at "
+        f"{assistant.settings.corpus_dir}: they are about other documents.",
+        "Pass --questions FILE with questions about these documents (one JSON object per line: "
+        '"id", "question", "answer", "evidence", "answerable"), or --squad FILE.'
+        if not files
+        else "Run it over the corpus the questions were written for (--corpus DIR).",
+    )
+
+
 def run_eval(
     assistant: Assistant,
     question_files: Sequence[Path] = (),
@@ -130,6 +153,7 @@ def run_eval(
     as for an external benchmark."""
     if items is None:
         items = load_items(question_files, split)
+        _require_evidence_in_corpus(assistant, items, question_files)
     if mode not in ("extractive", "llm"):
         raise InputError(f"Unknown mode {mode!r}.", "Use --mode extractive or --mode llm.")
     extractive = assistant

@@ -408,3 +408,24 @@ def test_baseline_runs_side_by_side(
     report = (Path(data["run_dir"]) / "report.md").read_text()
     assert "LlamaIndex default [95% CI]" in report
     assert (Path(data["run_dir"]) / "baseline-items.jsonl").exists()
+
+
+def test_the_bundled_questions_over_a_corpus_of_ones_own_are_refused(
+    small_assistant: Assistant, small_questions: Path, tmp_path: Path
+) -> None:
+    """Scoring the bundled questions against other documents measures nothing: refused, with
+    the way to bring questions of one's own, and no run folder is written."""
+    small_assistant.index()
+    settings = small_assistant.settings
+    where = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    out = tmp_path / "runs"
+    for extra, hint in (
+        ([], "Pass --questions FILE"),
+        (["--questions", str(small_questions)], "--corpus DIR"),
+    ):
+        result = CliRunner().invoke(
+            cli, [*where, "eval", "--no-baseline", "--out", str(out), *extra]
+        )
+        assert result.exit_code == 2, result.output
+        assert "they are about other documents" in result.output and hint in result.output
+    assert not out.exists()
