@@ -175,10 +175,60 @@ def test_add_copies_records_and_indexes(small_corpus: Path, tmp_path: Path) -> N
     assert answer["citations"][0]["url"] == "https://example.org/amur"
 
 
+def test_add_tried_again_after_a_busy_index_indexes_what_it_copied(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    """An add whose indexing found the index busy copied the file; trying again, as the
+    message says, indexes it (it used to say "Already in the corpus" and index nothing)."""
+    from assistant.fsutil import FileLock
+
+    index = tmp_path / "idx"
+    assert run(["index"], index, small_corpus).exit_code == 0
+    new = tmp_path / "amur.md"
+    new.write_text("# The Amur\n\nThe Amur River is 2,824 kilometres long.")
+    lock = FileLock(index / ".lock", "assistant index")
+    lock.acquire()
+    try:
+        busy = run(["add", str(new)], index, small_corpus)
+    finally:
+        lock.release()
+    assert busy.exit_code == 1 and "is being written by" in busy.output
+    again = run(["add", str(new)], index, small_corpus)
+    assert again.exit_code == 0, again.output
+    assert "Already in the corpus" in again.output and "1 added" in again.output
+    answer = json.loads(
+        run(["ask", "How long is the Amur River?", "--json"], index, small_corpus).stdout
+    )
+    assert answer["citations"][0]["doc_id"] == "amur"
+
+
+def test_add_of_a_named_file_it_cannot_use_exits_2_after_adding_the_rest(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    good, bad = tmp_path / "amur.md", tmp_path / "report.docx"
+    good.write_text("# The Amur\n\nThe Amur River is 2,824 kilometres long.")
+    bad.write_bytes(b"PK\x03\x04")
+    result = run(["add", str(good), str(bad)], tmp_path / "idx", small_corpus)
+    assert result.exit_code == 2, result.output
+    assert "Added documents/amur.md" in result.stdout
+    assert f"Not added: {bad}" in result.stderr and "1 added" not in result.stderr
+    assert (small_corpus / "documents" / "amur.md").exists()
+
+
 def test_add_missing_file_exits_2_and_writes_nothing(small_corpus: Path, tmp_path: Path) -> None:
     result = run(["add", str(tmp_path / "missing.md")], tmp_path / "idx", small_corpus)
     assert result.exit_code == 2 and "No such file" in result.output
     assert not (small_corpus / "documents").exists()
+
+
+def test_chat_json_keeps_stdout_to_json_lines(default_index: Path, tmp_path: Path) -> None:
+    script = f"{TRADE}\n/new\n/sources\n/help\n{TRADE}\n/export {tmp_path / 'c.md'}\n"
+    result = run(["chat", "--json"], default_index, input=script)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["citations"] for line in lines)
+    assert "New conversation." in result.stderr and "Saved 1 turn" in result.stderr
+    assert (tmp_path / "c.md").exists()
 
 
 def test_chat_answers_lines_from_stdin(default_index: Path) -> None:

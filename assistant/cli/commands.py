@@ -141,7 +141,7 @@ def ask(
     click.echo(answer_text(answer))
 
 
-def export(session: ChatSession, name: str) -> None:
+def export(session: ChatSession, name: str, err: bool = False) -> None:
     """/export: the conversation as Markdown in `name` (conversation.md by default), into a
     folder that exists: a mistyped path is an error, not a new folder."""
     from assistant.fsutil import atomic_write_text
@@ -163,7 +163,7 @@ def export(session: ChatSession, name: str) -> None:
         try:
             atomic_write_text(target, session.export_markdown())
             n = len(session.turns)
-            click.echo(f"Saved {n} turn{'s' if n != 1 else ''} to {target}.")
+            click.echo(f"Saved {n} turn{'s' if n != 1 else ''} to {target}.", err=err)
         except OSError as exc:
             click.echo(f"Cannot write {target}: {exc.strerror}", err=True)
 
@@ -206,15 +206,16 @@ def chat(ctx: click.Context, as_json: bool, docs: tuple[str, ...], kinds: tuple[
             cmd, _, arg = line.partition(" ")
             if cmd in ("/quit", "/exit", "/q"):
                 break
+            # With --json, stdout carries the answers' JSON lines only; the rest goes to stderr.
             if cmd == "/new":
                 session.reset()  # the conversation's scope stays
-                click.echo("New conversation.")
+                click.echo("New conversation.", err=as_json)
             elif cmd == "/export":
-                export(session, arg.strip())
+                export(session, arg.strip(), err=as_json)
             elif cmd == "/sources":
-                click.echo(sources_text(assistant.sources()))
+                click.echo(sources_text(assistant.sources()), err=as_json)
             else:
-                click.echo("Commands: /new, /export FILE, /sources, /quit")
+                click.echo("Commands: /new, /export FILE, /sources, /quit", err=as_json)
             continue
         try:
             answer = session.ask(line)
@@ -325,7 +326,9 @@ def add(
     """Copy files (or folders of them) into the corpus, record them, and index them.
 
     \b
-    Supported: Markdown, plain text, HTML and PDF.
+    Supported: Markdown, plain text, HTML and PDF. A file named here that cannot be added
+    is an error (exit code 2, after adding the others); files of other types inside a folder
+    are skipped with a warning.
     Examples:
       assistant add notes.md
       assistant add report.pdf --title "Trade report 2024" --url https://example.org --date 2024-03-01
@@ -349,5 +352,14 @@ def add(
         click.echo(f"Already in the corpus: {src} (as {rel})")
     for src, reason in result.skipped:
         click.echo(f"Warning: skipped {src}: {reason}", err=True)
-    if result.added and not no_index:
+    # Files already in the corpus but not yet indexed (an earlier add whose indexing failed or
+    # was interrupted) are indexed too: "try again" must get them in.
+    if not no_index and (result.added or not assistant.store.is_up_to_date()):
         print_index_report(assistant.index(progress=progress_bar))
+    named = {str(p) for p in paths}
+    refused = [src for src, _ in result.skipped if src in named]
+    if refused:  # a file in a folder may be skipped; one named on the command line is an error
+        click.echo(
+            f"Not added: {', '.join(refused)} (see above); the other files were added.", err=True
+        )
+        ctx.exit(2)
