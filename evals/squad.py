@@ -127,7 +127,8 @@ def load_squad(
             raise InputError(
                 f"There is no article {index}: {path} holds {len(data)} articles "
                 f"(0 to {len(data) - 1}).",
-                "Pass --squad-articles with indexes in that range, such as 0,3,5.",
+                "Pass --squad-articles with indexes in that range, such as "
+                f"{','.join(str(i) for i in range(min(len(data), 3)))}.",
             )
     if limit is not None and limit < 1:
         raise InputError(f"--squad-limit must be at least 1, not {limit}.")

@@ -89,6 +89,14 @@ def test_cite_lists_supporting_passages_best_first(default_index: Path) -> None:
     assert text.exit_code == 0 and text.output.startswith("1. ") and "supports" in text.output
 
 
+def test_a_one_passage_document_is_listed_as_one_passage(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "amur.md").write_text("# The Amur\n\nThe Amur River is 2,824 kilometres long.")
+    text = run(["sources"], tmp_path / "idx", corpus).stdout
+    assert "    1 passage · amur.md" in text
+
+
 def test_sources_lists_documents_with_metadata(default_index: Path) -> None:
     data = json.loads(run(["sources", "--json"], default_index).output)
     article = data[0]

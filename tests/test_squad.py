@@ -122,8 +122,9 @@ def test_articles_and_limit_choose_questions(tiny: Path) -> None:
     assert [i.id for i in squad.items] == ["t1", "t2"]
     assert [i.id for i in load_squad(tiny, limit=1).items] == ["b1", "t1"]
     assert parse_articles("0, 3,5") == [0, 3, 5] and parse_articles(None) is None
-    with pytest.raises(InputError, match="no article 2"):
+    with pytest.raises(InputError, match="no article 2") as refused:
         load_squad(tiny, articles=[2])
+    assert refused.value.hint and refused.value.hint.endswith("such as 0,1.")  # those it holds
     with pytest.raises(InputError, match="expected article indexes"):
         parse_articles("first")
 

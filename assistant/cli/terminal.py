@@ -133,7 +133,7 @@ def sources_text(sources: list[SourceSummary]) -> str:
         if details:
             lines.append("    " + " · ".join(details))
         lines.append(
-            f"    {s.passages} passages · {m.file}"
+            f"    {s.passages} passage{'' if s.passages == 1 else 's'} · {m.file}"
             + (f" · license: {m.license}" if m.license else "")
         )
     return "\n".join(lines)
