@@ -96,6 +96,8 @@ class ExtractedText:
     headings: tuple[Heading, ...] = ()
     warnings: tuple[str, ...] = ()
     pages: tuple[int, ...] = ()  # a PDF's page starts: the offset where each page's text begins
+    # What the file says of itself (a Markdown file's front matter): ("author", "Jane Doe"), ...
+    about: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

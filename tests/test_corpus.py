@@ -160,6 +160,14 @@ def test_bad_manifest_is_a_clear_input_error(small_corpus: Path) -> None:
     with pytest.raises(InputError, match="gives 'baikal' the kind 'weird'") as bad:
         scan(small_corpus)
     assert bad.value.hint == "A document's kind is one of: article, source."
+    # A misspelt table would leave every entry unread, silently.
+    (small_corpus / MANIFEST_NAME).write_text('[[document]]\nfile = "baikal.md"\ntitle = "X"\n')
+    with pytest.raises(InputError, match="unknown key or table 'document'") as bad:
+        scan(small_corpus)
+    assert bad.value.hint and bad.value.hint.startswith("Did you mean 'documents'?")
+    (small_corpus / MANIFEST_NAME).write_text('[[documents]]\nid = "baikal"\ntitle = "X"\n')
+    with pytest.raises(InputError, match="lists 'baikal' without a file"):
+        scan(small_corpus)
 
 
 def test_manifest_values_of_any_type_are_normalised(small_corpus: Path) -> None:
@@ -318,6 +326,17 @@ def test_stray_bytes_in_utf8_text_are_replaced_with_a_warning(small_corpus: Path
         result = scan(small_corpus)
     doc = next(d for d in result.documents if d.id == "stray")
     assert doc.text.endswith("Naïve text \u2014 then \ufffd.")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_text_with_a_byte_order_mark_loads(small_corpus: Path, encoding: str) -> None:
+    """Notepad's "Unicode" is UTF-16 with a byte-order mark: text, not a binary file."""
+    text = "# Kyakhta\r\n\nThe caf\u00e9 sold \u201cKyakhta\u201d tea \u2014 \u6052\u6cf0."
+    (small_corpus / "wide.md").write_bytes(("\ufeff" + text).encode(encoding))
+    result = scan(small_corpus)
+    doc = next(d for d in result.documents if d.id == "wide")
+    assert "The caf\u00e9 sold \u201cKyakhta\u201d tea \u2014 \u6052\u6cf0." in doc.text
+    assert "\ufeff" not in doc.text and "\r" not in doc.text and not result.skipped
 
 
 def test_undecodable_text_is_skipped_with_a_reason(small_corpus: Path) -> None:

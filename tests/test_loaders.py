@@ -198,3 +198,55 @@ def test_a_bold_paragraph_stays_text_to_quote(tmp_path: Path) -> None:
     assert "Summary: traffic on the route set a record in 2024, and\nthe icebreaker" in (
         extracted.text
     )
+
+
+FRONT = """---
+title: "Penguin Facts"
+author: Jane Doe
+date: 2023-05-01
+tags: [birds, antarctica]
+---
+
+Emperor penguins can dive to 565 metres.
+"""
+
+
+def test_markdown_front_matter_describes_the_document_and_is_not_its_text(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "penguins.md"
+    path.write_text(FRONT)
+    got = extract(path)
+    assert got.title == "Penguin Facts" and dict(got.about) == {
+        "author": "Jane Doe",
+        "date": "2023-05-01",
+    }
+    assert len(got.text) == len(FRONT)  # blanked, not cut: offsets are the file's
+    assert got.text.strip() == "Emperor penguins can dive to 565 metres."
+    start = got.text.index("Emperor")
+    assert FRONT[start:].startswith("Emperor")
+
+
+def test_a_rule_that_opens_a_markdown_file_is_not_front_matter(tmp_path: Path) -> None:
+    path = tmp_path / "rule.md"
+    path.write_text("---\n\nNo closing line, so this is text: title: kept.\n")
+    got = extract(path)
+    assert "title: kept" in got.text and got.about == ()
+
+
+def test_the_manifest_beats_front_matter_and_front_matter_beats_the_file_name(
+    tmp_path: Path,
+) -> None:
+    from assistant.corpus import scan
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "penguins.md").write_text(FRONT)
+    (corpus / "seals.md").write_text(FRONT.replace("Penguin Facts", "Seal Facts"))
+    (corpus / "sources.toml").write_text(
+        '[[documents]]\nfile = "seals.md"\ntitle = "Seals, per the manifest"\n'
+    )
+    meta = {d.id: d.meta for d in scan(corpus).documents}
+    assert (meta["penguins"].title, meta["penguins"].author) == ("Penguin Facts", "Jane Doe")
+    assert meta["penguins"].date == "2023-05-01"
+    assert (meta["seals"].title, meta["seals"].author) == ("Seals, per the manifest", "Jane Doe")

@@ -3,6 +3,7 @@ or raises CorpusFileError saying why it cannot."""
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import stat
@@ -22,8 +23,15 @@ class CorpusFileError(Exception):
 
 def _read_text(path: Path) -> tuple[str, tuple[str, ...]]:
     """The file's text and what had to be worked around to read it: UTF-8 is expected; a
-    Windows-1252 file is read as such, and a few stray bytes in UTF-8 text become U+FFFD."""
+    Windows-1252 file is read as such, and a few stray bytes in UTF-8 text become U+FFFD. A
+    file that opens with a UTF-16 byte-order mark is UTF-16."""
     data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # as Notepad saves "Unicode"
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise CorpusFileError("not valid UTF-16 text, though it starts as such") from None
+        return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"), ()
     if b"\x00" in data[:8192]:
         raise CorpusFileError("binary file, not text")
     notes: tuple[str, ...] = ()
@@ -51,8 +59,44 @@ _SETEXT = re.compile(r"^(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
+_FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|$)", re.S)
+_FRONT_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*?)[ \t]*$")
+# The front-matter keys that describe the document, as the manifest names them.
+_FRONT_KEYS = {
+    "title": "title",
+    "author": "author",
+    "authors": "author",
+    "date": "date",
+    "url": "url",
+    "publisher": "publisher",
+    "source": "url",
+}
+
+
+def _front_matter(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A Markdown file's YAML front matter ("---" lines around "title: ..." lines): its
+    plain values of the keys that describe a document, and the text with the block blanked
+    (spaces, newlines kept), so it is neither read as body text nor shifts any offset."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return text, ()
+    about: dict[str, str] = {}
+    for line in match.group(1).split("\n"):
+        found = _FRONT_KEY.match(line)
+        key = _FRONT_KEYS.get(found.group(1).lower()) if found else None
+        if found and key and key not in about:
+            value = found.group(2).strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            if value and not value.startswith(("[", "{", "|", ">")):  # lists, maps, blocks
+                about[key] = value
+    blank = re.sub(r"[^\n]", " ", match.group(0))
+    return blank + text[match.end() :], tuple(about.items())
+
+
 def load_markdown(path: Path) -> ExtractedText:
     text, notes = _read_text(path)
+    text, about = _front_matter(text)
     headings: list[Heading] = []
     pos = 0
     in_fence = False
@@ -78,12 +122,13 @@ def load_markdown(path: Path) -> ExtractedText:
             prev = None
             continue
         prev = (start, line) if line.strip() else None
-    title = next((h.text for h in headings if h.level == 1), None)
+    title = dict(about).get("title") or next((h.text for h in headings if h.level == 1), None)
     return ExtractedText(
         text=text,
         title=_strip_md(title) if title else None,
         headings=tuple(headings),
         warnings=notes,
+        about=tuple((k, v) for k, v in about if k != "title"),
     )
 
 

@@ -4,6 +4,7 @@ their checks (ids, `current_to` dates, safe links)."""
 from __future__ import annotations
 
 import datetime
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -52,12 +53,27 @@ def read_manifest(corpus_dir: Path) -> Manifest:
             f"The corpus manifest {path} is not valid TOML: {exc}",
             "Fix the file (or move it away to index with metadata taken from the files).",
         ) from None
+    unknown = sorted(set(data) - {"documents", "exclude"})
+    if unknown:  # a misspelt [[document]] would otherwise leave every entry unread
+        close = difflib.get_close_matches(unknown[0], ["documents", "exclude"], n=1)
+        raise InputError(
+            f"The corpus manifest {path} has an unknown key or table '{unknown[0]}'.",
+            (f"Did you mean '{close[0]}'? " if close else "")
+            + "A manifest holds [[documents]] tables and an optional exclude list.",
+        )
     entries = data.get("documents", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise InputError(
             f"The corpus manifest {path} must hold [[documents]] tables.",
             "See corpus/sources.toml in the project for the expected shape.",
         )
+    for entry in entries:
+        if not isinstance(entry.get("file"), str) or not entry["file"].strip():
+            name = f"'{entry['id']}'" if isinstance(entry.get("id"), str) else "an entry"
+            raise InputError(
+                f"The corpus manifest {path} lists {name} without a file.",
+                'Each [[documents]] table names its file, e.g. file = "documents/report.pdf".',
+            )
     seen: set[str] = set()
     for entry in entries:
         doc_id = entry.get("id")

@@ -22,7 +22,9 @@ from assistant.types import DocumentMeta, ExtractedText
 if TYPE_CHECKING:
     from llama_index.core import Document
 
-LOADER_VERSION = 3  # 2: a sentence may end in a possessive ("of Russia's."); 3: PDF pages
+# 2: a sentence may end in a possessive ("of Russia's."); 3: PDF pages; 4: UTF-16 text,
+# Markdown front matter.
+LOADER_VERSION = 4
 
 
 class CorpusWarning(UserWarning):
@@ -158,10 +160,11 @@ def scan(corpus_dir: Path) -> CorpusScan:
             continue
         for message in extracted.warnings:
             result.warn(rel, message)
-        entry = dict(entries.get(rel, {}))
+        # The manifest's word first, then what the file says of itself (front matter).
+        entry = {**dict(extracted.about), **entries.get(rel, {})}
         url = _as_text(entry.get("url"))
         if url and not is_safe_url(url):
-            result.warn(rel, f"the manifest's url {url!r} is not an http(s) link; left out")
+            result.warn(rel, f"the url {url!r} is not an http(s) link; left out")
             entry["url"] = ""
         doc_id = entry.get("id") or derive_id(rel, used_ids)
         used_ids.add(doc_id)
