@@ -113,17 +113,32 @@ def _split_long(
 def _fit(
     text: str, spans: list[tuple[int, int]], budget: int, count: TokenCounter
 ) -> list[tuple[int, int]]:
-    """Halve, at a character, any piece still over the budget (a "word" of 300 digits)."""
+    """Halve any piece still over the budget: at the space nearest its middle, or at a
+    character when it has none (a "word" of 300 digits)."""
     out: list[tuple[int, int]] = []
     todo = list(spans)
     while todo:
         s, e = todo.pop(0)
         if e - s > 1 and count([text[s:e]])[0] > budget:
-            mid = (s + e) // 2
-            todo[:0] = [(s, mid), (mid, e)]
+            todo[:0] = list(_halves(text, s, e))
         else:
             out.append((s, e))
     return out
+
+
+def _halves(text: str, s: int, e: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """text[s:e] in two: around the space nearest its middle, else at the middle."""
+    mid = (s + e) // 2
+    spaces = [p for p in (text.rfind(" ", s + 1, mid + 1), text.find(" ", mid, e - 1)) if p > s]
+    if not spaces:
+        return (s, mid), (mid, e)
+    cut = min(spaces, key=lambda p: abs(p - mid))
+    after = cut
+    while after < e - 1 and text[after].isspace():
+        after += 1
+    while cut > s + 1 and text[cut - 1].isspace():
+        cut -= 1
+    return (s, cut), (after, e)
 
 
 def chunk_document(

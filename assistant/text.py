@@ -82,7 +82,16 @@ _ABBREVIATIONS = frozenset(
         "rev",
     ]
 )
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|[。！？]+[」』”’)）]*")
+_CJK_STOP = frozenset("。！？")
+# "am 13. November": a day written as an ordinal (German and other languages), not the end
+# of a sentence, when a month's name follows.
+_ORDINAL_DAY = re.compile(r"(?:3[01]|[12]\d|0?[1-9])")
+_MONTH_AFTER_DAY = re.compile(
+    r"(?:Jan(?:uar|vier|uary)?|Feb(?:ruar|ruary)?|März|Mar(?:ch)?|Apr(?:il)?|Mai|May|"
+    r"Jun[ie]?|June|Jul[iy]?|Aug(?:ust)?|Sep(?:tember)?|Okt(?:ober)?|Oct(?:ober)?|"
+    r"Nov(?:ember)?|Dez(?:ember)?|Dec(?:ember)?)\b"
+)
 _WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]+[\"'”’)\]]*$")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -237,7 +246,7 @@ def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
     start = 0
     for match in _BOUNDARY.finditer(text):
         end = match.end()
-        if not _ends_sentence(text, start, end):
+        if match.group(0)[0] not in _CJK_STOP and not _ends_sentence(text, start, end):
             continue
         spans.append((start, end))
         start = end
@@ -259,7 +268,7 @@ def _ends_sentence(text: str, start: int, end: int) -> bool:
     if not rest:
         return True
     nxt = rest[0]
-    if not (nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘([" or not nxt.isalpha()):
+    if nxt.islower():  # a capital, digit, quote or a letter of a script without case may start one
         return False
     if nxt in "\"'“‘([" and len(rest) > 1 and rest[1].islower():
         return False
@@ -267,6 +276,8 @@ def _ends_sentence(text: str, start: int, end: int) -> bool:
     if word:
         w = word.group(1).lower().rstrip(".")
         if w in _ABBREVIATIONS:
+            return False
+        if _ORDINAL_DAY.fullmatch(w) and _MONTH_AFTER_DAY.match(rest):
             return False
         before = text[start + word.start() - 1] if start + word.start() > 0 else " "
         # An initial, as in "J. Smith"; not the "s" of a possessive ending a sentence.

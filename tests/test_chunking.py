@@ -1,3 +1,4 @@
+import random
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,21 @@ def test_a_sentence_longer_than_the_budget_is_cut_at_words(embedder: Embedder) -
     assert len(passages) >= 8
     for p in passages:
         assert embedder.count_tokens([p.text])[0] <= 50
+
+
+def test_a_huge_line_without_punctuation_is_cut_between_words(embedder: Embedder) -> None:
+    """Pieces cut at words by an estimate can still be over the budget; they are halved
+    again, at a space, not inside a word."""
+    pick = random.Random(7).choice
+    vocabulary = "a of to antidisestablishmentarianism floccinaucinihilipilification xq7zv"
+    text = " ".join(pick(vocabulary.split()) for _ in range(3000))
+    settings = ChunkSettings(max_tokens=40, min_tokens=0)
+    passages = check_passages("huge", ExtractedText(text, None), embedder, settings)
+    assert len(passages) > 20
+    for p in passages:
+        assert (p.start == 0 or text[p.start - 1] == " ") and (
+            p.end == len(text) or text[p.end] == " "
+        ), (text[p.start - 5 : p.start + 5], text[p.end - 5 : p.end + 5])
 
 
 def test_short_paragraphs_join_the_next_one_in_their_section(

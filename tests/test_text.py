@@ -36,6 +36,32 @@ def test_a_possessive_can_end_a_sentence() -> None:
     ]
 
 
+def test_a_day_written_as_an_ordinal_stays_inside_its_sentence() -> None:
+    """German writes "am 13. August"; a year before a month still ends a sentence."""
+    assert texts(
+        "Die Mauer wurde am 13. August 1961 errichtet. Am 9. November 1989 fiel sie. "
+        "Trade grew in 2019. November was slower."
+    ) == [
+        "Die Mauer wurde am 13. August 1961 errichtet.",
+        "Am 9. November 1989 fiel sie.",
+        "Trade grew in 2019.",
+        "November was slower.",
+    ]
+
+
+def test_sentences_of_scripts_without_case_are_split() -> None:
+    """Chinese ends sentences with 。！？ and no space; a caseless letter after ". " can
+    start one (Arabic, Chinese), where a lower-case Latin letter cannot."""
+    assert texts("长城很长。它在中国！真的吗？Yes. 是的. e.g. this.") == [
+        "长城很长。",
+        "它在中国！",
+        "真的吗？",
+        "Yes.",
+        "是的. e.g. this.",
+    ]
+    assert texts("مرحبا بكم. كيف حالك") == ["مرحبا بكم.", "كيف حالك"]
+
+
 def test_closing_quotes_stay_with_their_sentence() -> None:
     assert texts("They call them “unequal Treaties.” Moscow disagrees.") == [
         "They call them “unequal Treaties.”",
