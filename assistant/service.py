@@ -368,9 +368,21 @@ class Assistant:
 
     def passage(self, passage_id: str) -> Passage:
         snapshot = self.snapshot()
-        found = snapshot.passage(passage_id.strip())
+        wanted = passage_id.strip()
+        found = snapshot.passage(wanted)
+        doc_id = wanted.partition(":")[0]
+        typo = difflib.get_close_matches(wanted, list(snapshot.by_id), n=1, cutoff=0.9)
+        if found is None and doc_id in snapshot.docs and not typo:
+            # A cited passage whose document was edited and indexed again: say so, rather
+            # than only "no passage", which reads like a typo.
+            raise InputError(
+                f"No passage with id '{passage_id}' in the index. Its document, "
+                f"'{snapshot.docs[doc_id].meta.title}' ({doc_id}), is there, but its text has "
+                "changed since this id was given.",
+                "Ask again to cite its current text.",
+            )
         if found is None:
-            close = difflib.get_close_matches(passage_id.strip(), list(snapshot.by_id), n=3)
+            close = difflib.get_close_matches(wanted, list(snapshot.by_id), n=3)
             hint = (
                 f"Did you mean: {', '.join(close)}?"
                 if close

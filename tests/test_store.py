@@ -8,7 +8,7 @@ import pytest
 from assistant.config import ChunkSettings, Settings
 from assistant.corpus import LOADER_VERSION
 from assistant.embedding import Embedder
-from assistant.errors import IndexBusyError, IndexStateError
+from assistant.errors import IndexBusyError, IndexStateError, InputError
 from assistant.service import Assistant
 from assistant.store import IndexWriter
 
@@ -83,6 +83,23 @@ def test_edited_file_replaces_only_its_changed_passages(
     assert small_assistant.snapshot().chroma.collection("passages").count() == len(
         small_assistant.snapshot().passages
     )
+
+
+def test_a_passage_id_from_before_an_edit_says_its_document_changed(
+    small_assistant: Assistant, small_corpus: Path
+) -> None:
+    small_assistant.index()
+    old = passage_ids(small_assistant, "baikal")[1]
+    path = small_corpus / "baikal.md"
+    path.write_text(path.read_text().replace("100,000 seals", "80,000 seals"))
+    small_assistant.index()
+    with pytest.raises(InputError) as gone:
+        small_assistant.passage(old)
+    assert "Its document, 'Lake Baikal' (baikal), is there" in gone.value.message
+    assert "its text has changed" in gone.value.message
+    with pytest.raises(InputError, match="Did you mean") as typo:  # a typo is still a typo
+        small_assistant.passage(passage_ids(small_assistant, "baikal")[0][:-1])
+    assert "changed" not in typo.value.message
 
 
 def test_deleted_file_disappears(small_assistant: Assistant, small_corpus: Path) -> None:
