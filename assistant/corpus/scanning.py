@@ -145,7 +145,13 @@ def scan(corpus_dir: Path) -> CorpusScan:
     used_ids = {e["id"] for e in manifest.entries if e.get("id")}
     files = list_files(corpus_dir, manifest)
     for rel in sorted(set(entries) - set(files)):
-        result.skipped.append((rel, "listed in the manifest but the file is missing"))
+        result.skipped.append(
+            (
+                rel,
+                f"listed in {MANIFEST_NAME} but the file is missing; if it was moved or renamed, "
+                "change its file = line there to keep its id, title and details",
+            )
+        )
     root = corpus_dir.resolve()
     for rel in files:
         path = corpus_dir / rel
