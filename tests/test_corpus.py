@@ -484,3 +484,17 @@ def test_the_command_shows_a_corpus_warning_as_one_line(small_corpus: Path, tmp_
         in lines
     )
     assert "CorpusWarning" not in done.stderr and ".py:" not in done.stderr
+
+
+def test_add_leaves_the_ids_of_files_without_an_entry_as_they_were(tmp_path: Path) -> None:
+    """tea.txt, copied in by hand, goes by "tea"; adding another tea.md must not take it."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tea.txt").write_text("Tea reached Russia through Kyakhta.")
+    before = {d.meta.file: d.meta.id for d in scan(corpus).documents}
+    other = tmp_path / "tea.md"
+    other.write_text("# Tea\n\nA second text about tea and caravans.")
+    add_files(corpus, [other])
+    after = {d.meta.file: d.meta.id for d in scan(corpus).documents}
+    assert before == {"tea.txt": "tea"} and after["tea.txt"] == "tea"
+    assert after["documents/tea.md"] != "tea"

@@ -67,9 +67,14 @@ def add_files(
         )
     corpus_dir.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(corpus_dir)
-    existing = {_sha(corpus_dir / rel): rel for rel in list_files(corpus_dir, manifest)}
+    files = list_files(corpus_dir, manifest)
+    existing = {_sha(corpus_dir / rel): rel for rel in files}
     result = AddResult()
     used_ids = {e["id"] for e in manifest.entries if e.get("id")}
+    listed = manifest.by_file()
+    for rel in files:  # the ids files without an entry go by (scan derives them so) stay theirs
+        if rel not in listed:
+            used_ids.add(derive_id(rel, used_ids))
     new_entries = []
     for src, name in plan:
         try:
