@@ -24,7 +24,7 @@ from assistant.shortanswer import (
     trim,
 )
 from assistant.strength import load_calibration
-from assistant.text import split_sentences
+from assistant.text import split_sentences, terms
 from assistant.types import (
     NOT_GIVEN,
     Answer,
@@ -300,6 +300,8 @@ def compose(
         sentences.append(AnswerSentence(text=text, citations=[n], support=1.0, supported=True))
     text = " ".join(f"{s.text} [{s.citations[0]}]" for s in sentences)
     short = short_answer(query.text, chosen[0], citations[0].n, reader) if chosen else None
+    if short is not None and _names_the_subject(short.text, query.borrowed):
+        short = None  # "Who signed it? (the 2001 Treaty)" is not answered by "the 2001 Treaty"
     if short is not None:
         text = f"**{short.text}** — {text}"
     return Answer(
@@ -311,6 +313,13 @@ def compose(
         passages=passages,
         short_answer=short,
     )
+
+
+def _names_the_subject(span: str, borrowed: tuple[str, ...]) -> bool:
+    """Whether a short answer only repeats what a follow-up is about (the terms it borrowed
+    from earlier turns): a question's own subject is not its answer."""
+    inside = set(terms(span))
+    return bool(inside) and inside <= {t for b in borrowed for t in terms(b)}
 
 
 def short_answer(

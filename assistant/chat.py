@@ -56,7 +56,8 @@ class ChatSession:
             yield answer
             return
         query = self.standalone(text)
-        query = Query(self.assistant.clean(query.text), query.borrowed, scope=self.scope)
+        borrowed = query.borrowed or self._scope_subject(text)
+        query = Query(self.assistant.clean(query.text), borrowed, scope=self.scope)
         # A follow-up wants something new: the sentences just quoted rank lower.
         if query.standalone != text and self.turns:
             quoted = {(c.passage_id, c.start) for c in self.turns[-1].answer.citations}
@@ -67,6 +68,15 @@ class ChatSession:
                 event.standalone_question = query.standalone
                 self.turns.append(Turn(text, query.standalone, event))
             yield event
+
+    def _scope_subject(self, question: str) -> tuple[str, ...]:
+        """Inside one chosen document, a question that points back at nothing ("When was it
+        signed?") is about that document: its title is searched with it and kept with the
+        turn, so a follow-up still knows what "it" was once the scope is cleared."""
+        if len(self.scope.docs) != 1 or self.scope.kinds or vague_reference(question) is None:
+            return ()
+        doc = self.assistant.snapshot().docs.get(next(iter(self.scope.docs)))
+        return (doc.meta.title,) if doc is not None else ()
 
     def reset(self) -> None:
         self.turns = []

@@ -123,7 +123,7 @@ class KeywordRewriter:
         # The topic is set by the last question that stood on its own; later follow-ups add
         # only the names they brought in ("What about Central Asia?").
         anchor = max((i for i, t in enumerate(history) if t.standalone == t.question), default=0)
-        context = salient_terms(history[anchor].question)
+        context = salient_terms(history[anchor].standalone)
         for turn in history[anchor + 1 :]:
             context += [t for t in salient_terms(turn.question) if t[0].isupper()]
         present = question.lower()

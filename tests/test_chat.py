@@ -2,6 +2,7 @@ from assistant.chat import ChatSession
 from assistant.followup import KeywordRewriter, Turn, is_followup, salient_terms
 from assistant.scope import Scope
 from assistant.service import Assistant
+from assistant.text import terms
 from assistant.types import Answer, Query
 
 
@@ -140,3 +141,21 @@ def test_a_conversation_that_opens_by_pointing_back_asks_what_is_meant(
     later = session.ask("When did it start?")
     assert not later.text.startswith("What does")
     assert "Power of Siberia" in (later.standalone_question or "")
+
+
+def test_inside_one_document_it_means_that_document_even_after_the_scope_is_cleared(
+    assistant: Assistant,
+) -> None:
+    treaty = "treaty-of-good-neighbourliness-2001"
+    title = assistant.snapshot().docs[treaty].meta.title
+    session = ChatSession(assistant, scope=Scope.of([treaty]))
+    first = session.ask("When was it signed?")
+    assert first.standalone_question == f"When was it signed? ({title})"
+    assert first.short_answer is not None and first.short_answer.text == "16 July 2001"
+    session.scope = Scope()  # the picker cleared: every document again
+    then = session.ask("Who signed it?")
+    assert then.standalone_question == f"Who signed it? ({title})"
+    assert then.citations and then.citations[0].doc_id == treaty
+    # Its subject, borrowed from the turn before, is not its answer.
+    subject = set(terms(title))
+    assert then.short_answer is None or not set(terms(then.short_answer.text)) <= subject
