@@ -21,6 +21,14 @@ _MONTH = (
     r"December|Jan\.?|Feb\.?|Mar\.?|Apr\.?|Jun\.?|Jul\.?|Aug\.?|Sept?\.?|Oct\.?|Nov\.?|Dec\.?)"
 )
 _SCALE = r"(?:\s?(?:thousand|million|billion|trillion|bn|mn|m|k)\b)"
+# Currencies written out: "4.2 million kroner", "300 francs" (what a "how much did it cost"
+# question is answered by, as much as "$240 billion"). Not those that are also common words
+# after a number ("won", "marks", "rand").
+_CURRENCY = (
+    r"dollars|euros|yuan|renminbi|roubles|rubles|pounds(?: sterling)?|francs|kroner|kronor|"
+    r"krona|krone|yen|rupees|pesos|lira|lire|zloty|forints|reais|shekels|dinars|dirhams|"
+    r"riyals|tenge|somoni|hryvnias?"
+)
 _UNIT = (
     r"(?:\s?%|\s?(?:per\s?cent|percent|percentage points?|(?:square\s)?(?:kilometres|kilometers|km|"
     r"metres|meters|miles|feet|ft)|km²|tonnes|tons|barrels|bcm|cubic metres|people|personnel|"
@@ -30,12 +38,12 @@ _UNIT = (
 _NUMBER = r"\d[\d,]*(?:\.\d+)?"
 FIGURE = re.compile(
     rf"(?:(?:more|less|fewer) than |over |about |around |nearly |almost |some |up to )?"
-    rf"(?:(?:US\s?)?[$€£¥]\s?{_NUMBER}{_SCALE}?|{_NUMBER}{_SCALE}?{_UNIT}?"
-    rf"(?:\s(?:dollars|euros|yuan|roubles|rubles))?)",
+    rf"(?:(?:US\s?)?[$€£¥₹₽₩]\s?{_NUMBER}{_SCALE}?|{_NUMBER}{_SCALE}?{_UNIT}?"
+    rf"(?:\s(?:{_CURRENCY}))?)",
     re.I,
 )
 MONEY = re.compile(
-    rf"(?:US\s?)?[$€£¥]\s?{_NUMBER}|{_NUMBER}{_SCALE}?\s(?:dollars|euros|yuan|roubles|rubles)",
+    rf"(?:US\s?)?[$€£¥₹₽₩]\s?{_NUMBER}|{_NUMBER}{_SCALE}?\s(?:{_CURRENCY})\b",
     re.I,
 )
 DATE = re.compile(
@@ -143,7 +151,8 @@ _UNIT_KINDS = {
     "area": "km² hectares hectare acres",
     "mass": "tonnes tonne tons ton mt",
     "volume": "bcm m³ barrels barrel litres liters",
-    "money": "dollars dollar euros euro yuan roubles rouble rubles ruble $ € £ ¥",
+    "money": "dollars dollar euros euro yuan renminbi roubles rouble rubles ruble francs franc "
+    "kroner krone kronor krona yen rupees rupee pesos peso lira zloty tenge $ € £ ¥ ₹ ₽ ₩",
     "share": "% percent percentage",
     "people": "people persons personnel troops soldiers servicemen citizens inhabitants "
     "residents workers students tourists visitors migrants peacekeepers refugees",
@@ -159,7 +168,7 @@ def _unit_kind(text: str) -> str | None:
         return "area"
     if re.search(r"\bcubic (?:met|km)", lowered):
         return "volume"
-    for token in re.findall(r"[$€£¥%]|[^\W\d_]+²?", lowered):
+    for token in re.findall(r"[$€£¥₹₽₩%]|[^\W\d_]+²?", lowered):
         if token in _KIND_OF:
             return _KIND_OF[token]
     return None

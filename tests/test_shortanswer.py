@@ -56,6 +56,13 @@ from assistant.shortanswer import asked_type, asked_unit, extract, figure_fits, 
             "Vladimir Putin",
         ),
         ("How much did the line cost?", "The line cost $55 billion to build.", "$55 billion"),
+        (
+            "How much did the restoration cost?",
+            "A restoration costing 4.2 million kroner was finished in 1998.",
+            "4.2 million kroner",
+        ),
+        ("What was the price?", "Tickets sold for 300 francs in 1900.", "300 francs"),
+        ("How much was the fee?", "The fee was ₹2,000 per year.", "₹2,000"),
     ],
 )
 def test_the_short_answer_is_the_asked_fact(question: str, sentence: str, expected: str) -> None:
@@ -70,6 +77,8 @@ def test_a_sentence_without_the_asked_fact_has_no_short_answer() -> None:
     assert extract(budget, personnel) is None
     assert has_asked_fact(budget, personnel) is False
     assert has_asked_fact("Why did Russia turn east?", personnel) is None  # nothing typed asked
+    # A currency's name that is also a word after a number is no money: "11 won the vote".
+    assert extract(budget, "A party of 11 won the vote in 2018.") is None
 
 
 def test_the_question_s_own_figure_is_not_its_answer() -> None:
