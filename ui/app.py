@@ -12,6 +12,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
+from gradio.events import Dependency
 
 from assistant import Assistant, InputError
 from ui import markup
@@ -92,7 +93,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             elem_id="chat",
                             sanitize_html=True,
                             feedback_options=None,
-                            buttons=["copy"],
+                            # No copy icon: it copies a message's raw content, the answer's
+                            # HTML, and Gradio offers no plain text to copy instead.
+                            buttons=[],
                             placeholder="Ask a question about the article or the subjects it relies on.",
                         )
                         with gr.Row():
@@ -111,8 +114,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             )
                         with gr.Row():
                             new = gr.Button("New conversation", size="sm", elem_id="new")
+                            # Opened once there is a turn to export (see `kept` below).
                             download = gr.DownloadButton(
-                                "Export (Markdown)", size="sm", elem_id="export"
+                                "Export (Markdown)", size="sm", elem_id="export", interactive=False
                             )
                         gr.Examples(EXAMPLES, inputs=box, label="Try")
                     with gr.Column(scale=2, min_width=300):
@@ -178,20 +182,39 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         # value that respond() ignores (see WebSession).
         client_history = gr.JSON(visible=False)
         chat_inputs = [box, client_history, session_state]
-        # After each of these the browser keeps the conversation's key (new or forked).
+
         remember = handlers.remember
-        box.submit(respond, chat_inputs, outputs, api_name="ask", preprocess=False).then(
-            remember, session_state, browser_key, api_visibility="private"
+
+        def kept(event: Dependency) -> None:
+            """After a turn or a new conversation: the browser keeps the conversation's key
+            (new or forked), and the Export button holds the conversation as it now is: a
+            click downloads the file the button holds then, before any click event runs."""
+            event.then(remember, session_state, browser_key, api_visibility="private").then(
+                handlers.export_button, session_state, download, api_visibility="private"
+            )
+
+        kept(box.submit(respond, chat_inputs, outputs, api_name="ask", preprocess=False))
+        kept(send.click(respond, chat_inputs, outputs, api_visibility="private", preprocess=False))
+        # Closed while an answer is written: its file would not hold that turn yet.
+        gr.on(
+            [box.submit, send.click],
+            handlers.close_export,
+            None,
+            download,
+            queue=False,
+            api_visibility="private",
         )
-        send.click(respond, chat_inputs, outputs, api_visibility="private", preprocess=False).then(
-            remember, session_state, browser_key, api_visibility="private"
+        # The chat's own trash icon empties the chat in the browser: it starts a new
+        # conversation too, or the old one would stay in the panel, the context and the store.
+        kept(
+            gr.on(
+                [new.click, chatbot.clear],
+                handlers.new_conversation,
+                [session_state],
+                [chatbot, sources_html, session_state],
+                api_name="new_conversation",
+            )
         )
-        new.click(
-            handlers.new_conversation,
-            [session_state],
-            [chatbot, sources_html, session_state],
-            api_name="new_conversation",
-        ).then(remember, session_state, browser_key, api_visibility="private")
         # The picker scopes the conversation kept in the session state (its follow-ups too).
         for picker in (scope_docs, scope_kinds):
             picker.change(
@@ -207,6 +230,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             browser_key,
             [chatbot, sources_html, session_state, browser_key],
             api_visibility="private",
+        ).then(  # the Export button holds the conversation brought back
+            handlers.export_button, session_state, download, api_visibility="private"
         ).then(  # the picker shows the scope of the conversation brought back
             handlers.shown_scope,
             session_state,
@@ -218,6 +243,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             [box, send],
             api_visibility="private",
         ).then(None, None, None, js=FOCUS_QUESTION)
+        # The button already holds the file (see `kept`): its click returns that same file,
+        # for API clients, or warns when there is nothing to export.
         download.click(handlers.export, [session_state], download, api_name="export")
         # Lookups read their raw input (preprocess=False) and check it themselves, so that a
         # wrong type or a megabyte id gets a short message, not a component's error.

@@ -7,6 +7,7 @@ Built from library calls only: retrieval, answers and conversations live in `ass
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -40,6 +41,8 @@ class WebSession:
     # an API client's has no key and lives only as long as its connection.
     key: str | None = None
     revision: int = 0
+    # The Markdown file last exported, and the conversation (id, turns) it holds.
+    export: tuple[tuple[str, int], str] | None = None
 
 
 class Handlers:
@@ -106,7 +109,7 @@ class Handlers:
                 }
                 yield history, self.panel(session), ""
         except InputError as exc:
-            message = f"{exc.message} {exc.hint or ''}".strip()
+            message = web_text(exc)
             history[-1] = {"role": "assistant", "content": markup.error_html(message)}
             yield history, self.panel(session), ""
             return
@@ -143,7 +146,7 @@ class Handlers:
             scope = Scope.from_dict({"docs": docs, "kinds": kinds})
             chosen = scope.resolve(self.kinds)
         except InputError as exc:
-            return markup.error_html(f"{exc.message} {exc.hint or ''}".strip()), state
+            return markup.error_html(web_text(exc)), state
         state.chat.scope = scope
         return _scope_html(chosen, self.titles), state
 
@@ -182,15 +185,38 @@ class Handlers:
         """The key for the browser to keep: it changes on a new conversation or a fork."""
         return state.key if state is not None and state.key is not None else gr.skip()
 
-    def export(self, state: WebSession | None) -> str | None:
-        session = state.chat if state is not None else None
-        if session is None or not session.turns:
-            gr.Warning("Nothing to export yet: ask a question first.")
+    def exported(self, state: WebSession | None) -> str | None:
+        """The conversation as a Markdown file, None before its first turn: the Export
+        button's value, set whenever the conversation changes, as the button downloads the
+        file it holds at the click. Written once per state of the conversation."""
+        if state is None or not state.chat.turns:
             return None
-        folder = Path(tempfile.mkdtemp(prefix="assistant-export-"))
-        path = folder / f"conversation-{session.id}.md"
-        path.write_text(session.export_markdown(), encoding="utf-8")
-        return str(path)
+        session = state.chat
+        shown = (session.id, len(session.turns))
+        if state.export is None or state.export[0] != shown:
+            folder = Path(tempfile.mkdtemp(prefix="assistant-export-"))
+            path = folder / f"conversation-{session.id}.md"
+            path.write_text(session.export_markdown(), encoding="utf-8")
+            state.export = (shown, str(path))
+        return state.export[1]
+
+    def export_button(self, state: WebSession | None) -> Any:
+        """The Export button after the conversation changed: holding its file, and open
+        only when there is something to export."""
+        path = self.exported(state)
+        return gr.DownloadButton(value=path, interactive=path is not None)
+
+    def close_export(self) -> Any:
+        """The Export button while an answer is written, which its file would miss."""
+        return gr.DownloadButton(interactive=False)
+
+    def export(self, state: WebSession | None) -> str | None:
+        """The Export button's click and the /export route: the file `exported` holds, or a
+        warning while there is nothing to export."""
+        path = self.exported(state)
+        if path is None:
+            gr.Warning("Nothing to export yet: ask a question first.")
+        return path
 
     def answer_json(
         self, question: str, docs: list[str] | None = None, kinds: list[str] | None = None
@@ -242,7 +268,7 @@ class Handlers:
         try:
             results = self.assistant.cite(claim, k=int(k))
         except AssistantError as exc:
-            return markup.error_html(f"{exc.message} {exc.hint or ''}".strip())
+            return markup.error_html(web_text(exc))
         titles = {s.document.id: s.document.meta.title for s in self.assistant.sources()}
         return markup.support_html(claim.strip(), results, titles)
 
@@ -257,7 +283,7 @@ class Handlers:
         try:
             return markup.context_html(self.assistant.context(passage_id, 500))
         except AssistantError as exc:
-            return markup.error_html(f"{exc.message} {exc.hint or ''}".strip())
+            return markup.error_html(web_text(exc))
 
     # The evaluation
 
@@ -319,6 +345,28 @@ class Handlers:
         except AssistantError as exc:
             return markup.error_html(exc.message), None, None, ""
         return _report_view(run.folder)
+
+
+# The library's hints are written for its command line; on the page they name the page's own
+# controls. A command-line hint not matched here is left out rather than shown.
+_WEB_HINTS = (
+    (re.compile(r'for example: assistant (?:ask|cite) "(.+)"'), r"for example: \1"),
+    (
+        re.compile(r"Passage ids appear in .*? output"),
+        "Passage ids appear under each citation in the Sources panel and in Find support results",
+    ),
+)
+_COMMAND_LINE = re.compile(r"`assistant |\bassistant (?:ask|cite|show|index|serve)\b")
+
+
+def web_text(exc: AssistantError) -> str:
+    """An error's message and hint as the page says them: no command line to run."""
+    hint = exc.hint or ""
+    for pattern, replacement in _WEB_HINTS:
+        hint = pattern.sub(replacement, hint)
+    if _COMMAND_LINE.search(hint):
+        hint = ""
+    return f"{exc.message} {hint}".strip()
 
 
 def _scope_html(chosen: frozenset[str] | None, titles: dict[str, str]) -> str:

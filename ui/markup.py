@@ -221,16 +221,35 @@ def sources_panel(turns: list[Turn], passage_texts: dict[str, tuple[str, int]]) 
                 continue
             cards.append(citation_card(c, i, *found, turn.answer.short_answer))
         if not cards:
-            said = (
-                "the chosen documents do not say"
-                if turn.answer.scope
-                else "the sources do not answer this"
-            )
-            cards.append(f'<div class="panel-none">No citation: {said}.</div>')
+            cards.append(f'<div class="panel-none">{no_citation(turn.answer)}</div>')
         blocks.append(
-            f'<div class="turn"><div class="turn-q">{i + 1}. {esc(turn.question)}</div>{"".join(cards)}</div>'
+            f'<div class="turn">{turn_heading(i + 1, turn.question)}{"".join(cards)}</div>'
         )
     return "".join(blocks)
+
+
+SHOWN_HEADING = 200  # characters of a question shown as its turn's heading in the panel
+
+
+def turn_heading(n: int, question: str) -> str:
+    """A turn's heading in the sources panel: the question, cut short when long (all of it
+    on hover), so that a pasted page does not fill the panel."""
+    shown = question if len(question) <= SHOWN_HEADING else question[:SHOWN_HEADING] + "…"
+    title = f' title="{esc(question)}"' if shown != question else ""
+    return f'<div class="turn-q"{title}>{n}. {esc(shown)}</div>'
+
+
+def no_citation(answer: Answer) -> str:
+    """Why a turn cites nothing. An abstention says it in the chat's own words: its reply may
+    not be "the sources do not answer" at all, as when a first question points back at
+    nothing ("When was it signed?") and the reply asks what "it" is, having searched nothing."""
+    if answer.scope:
+        said = "No citation: the chosen documents do not say."
+    elif answer.abstained and answer.text:
+        said = f"No citation. {answer.text}"
+    else:
+        said = "No citation: the sources do not answer this."
+    return esc(said)
 
 
 def documents_rows(sources: list[SourceSummary]) -> list[list[str | int]]:
