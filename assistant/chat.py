@@ -4,13 +4,22 @@ on its own (follow-ups are rewritten by assistant.followup)."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 
 from assistant.followup import Rewriter, Turn, nothing_before, vague_reference
 from assistant.scope import Scope
-from assistant.service import Assistant
+from assistant.service import Assistant, as_scope
 from assistant.types import Answer, Query
+
+
+def _names_something(turn: Turn) -> bool:
+    """Whether a turn gives a later "it" something to point at: it was answered, or it
+    names something (a capitalised word after the first) or borrowed a subject."""
+    if not turn.answer.abstained or turn.answer.citations or turn.standalone != turn.question:
+        return True
+    return any(w[0].isupper() for w in re.findall(r"[\w’'-]+", turn.question)[1:])
 
 
 class ChatSession:
@@ -28,7 +37,7 @@ class ChatSession:
         self.rewriter: Rewriter = rewriter or assistant.rewriter()
         self.id = session_id or uuid.uuid4().hex[:12]
         self.turns: list[Turn] = []
-        self.scope = scope or Scope()
+        self.scope = as_scope(scope)
 
     def standalone(self, question: str) -> Query:
         """The question as it will be asked: a follow-up rewritten to stand on its own."""
@@ -46,11 +55,14 @@ class ChatSession:
         """The answer to a turn, streamed as `Assistant.ask_stream` streams it; the turn is
         recorded when the verified answer arrives."""
         text = self.assistant.clean(question)
-        # "When did it start?" opening a conversation points at nothing; inside chosen
-        # documents, they say what "it" is.
-        pointing = vague_reference(text) if not self.turns and not self.scope else None
+        # "When did it start?" opening a conversation points at nothing, as it does after
+        # turns that named nothing and found nothing ("Hello", or the same question again);
+        # inside chosen documents, they say what "it" is.
+        named = any(_names_something(t) for t in self.turns)
+        pointing = vague_reference(text) if not named and not self.scope else None
         if pointing is not None:
-            answer = Answer(question=text, text=nothing_before(pointing), abstained=True)
+            reply = nothing_before(pointing, earlier=bool(self.turns))
+            answer = Answer(question=text, text=reply, abstained=True)
             answer.scope = self.scope
             self.turns.append(Turn(text, text, answer))
             yield answer

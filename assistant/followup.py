@@ -66,12 +66,15 @@ def vague_reference(question: str) -> str | None:
     return pointing if len(content) <= 2 else None
 
 
-def nothing_before(pointing: str) -> str:
-    """The reply to a question that points back at nothing (`vague_reference`)."""
-    return (
-        f"What does “{pointing}” refer to? Nothing was asked before this in the conversation: "
-        "ask again with the name of what you mean."
+def nothing_before(pointing: str, earlier: bool = False) -> str:
+    """The reply to a question that points back at nothing (`vague_reference`): at the
+    start of a conversation, or after turns (`earlier`) that named nothing."""
+    said = (
+        "Nothing earlier in the conversation names it"
+        if earlier
+        else "Nothing was asked before this in the conversation"
     )
+    return f"What does “{pointing}” refer to? {said}: ask again with the name of what you mean."
 
 
 def is_followup(question: str) -> bool:

@@ -52,7 +52,10 @@ class Scope:
 
     @classmethod
     def of(cls, docs: Iterable[str] = (), kinds: Iterable[str] = ()) -> Scope:
-        """A scope from any iterables of ids and kinds, blanks dropped."""
+        """A scope from any iterables of ids and kinds (or one id or kind as a string),
+        blanks dropped."""
+        docs = [docs] if isinstance(docs, str) else docs  # "brics" is one id, not five letters
+        kinds = [kinds] if isinstance(kinds, str) else kinds
         return cls(
             frozenset(d.strip() for d in docs if d.strip()),
             frozenset(k.strip().lower() for k in kinds if k.strip()),
@@ -98,8 +101,17 @@ class Scope:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Scope:
-        """A scope read back from `to_dict` (or an API request); missing keys are empty."""
+        """A scope read back from `to_dict` (or an API request); missing keys are empty. Any
+        other key is an InputError: a misspelt "doc" must not answer from every document."""
         data = data or {}
+        if not isinstance(data, Mapping):
+            raise InputError("The scope must be an object.", _SCOPE_EXAMPLE)
+        unknown = sorted(str(k) for k in data if k not in ("docs", "kinds"))
+        if unknown:
+            raise InputError(
+                f'The scope has an unknown key {unknown[0]!r}; it takes "docs" and "kinds".',
+                _SCOPE_EXAMPLE,
+            )
         return cls.of(_strings(data.get("docs"), "docs"), _strings(data.get("kinds"), "kinds"))
 
 
@@ -110,8 +122,10 @@ def _strings(value: object, name: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
+        if any(not v.strip() for v in value):
+            raise InputError(f"The scope's {name} hold an empty string.", _SCOPE_EXAMPLE)
         return list(value)
-    raise InputError(
-        f"The scope's {name} must be a list of strings.",
-        'For example {"docs": ["power-of-siberia"], "kinds": ["source"]}.',
-    )
+    raise InputError(f"The scope's {name} must be a list of strings.", _SCOPE_EXAMPLE)
+
+
+_SCOPE_EXAMPLE = 'For example {"docs": ["power-of-siberia"], "kinds": ["source"]}.'

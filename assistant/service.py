@@ -6,7 +6,7 @@ import difflib
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -56,9 +56,38 @@ _HINTS = {
 }
 
 
+def whole_number(name: str, value: object, least: int) -> int:
+    """`value` when it is a whole number of at least `least`; InputError otherwise (a
+    negative k once returned every passage, a k of "3" failed deep inside)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InputError(f"{name} must be a whole number of at least {least}, not {value!r}.")
+    return value
+
+
+def as_scope(scope: object) -> Scope:
+    """A scope from what a caller passed: a Scope, None (every document), a mapping like
+    Scope.to_dict's, or document ids (one as a string, or a list)."""
+    if scope is None:
+        return Scope()
+    if isinstance(scope, Scope):
+        return scope
+    if isinstance(scope, Mapping):
+        return Scope.from_dict(scope)
+    if isinstance(scope, str) or (
+        isinstance(scope, list | tuple | set | frozenset) and all(isinstance(d, str) for d in scope)
+    ):
+        return Scope.of(scope)
+    raise InputError(
+        f"A scope is a Scope, a mapping or document ids, not {type(scope).__name__}.",
+        'For example scope=Scope.of(["brics"]) or scope={"kinds": ["article"]}.',
+    )
+
+
 def clean_question(question: str, max_chars: int, what: str = "question") -> str:
     """The question (or the claim to check, `what`) with control characters removed;
     InputError when empty or too long."""
+    if question is not None and not isinstance(question, str):
+        raise InputError(f"The {what} must be text, not {type(question).__name__}.")
     text = " ".join(_CONTROL.sub(" ", question or "").split())
     empty, overlong = _HINTS[what]
     if not text:
@@ -158,9 +187,9 @@ class Assistant:
         """A question as the answering layers take it; InputError when empty or too long.
         `scope`, when given, replaces the scope a `Query` carries."""
         if isinstance(question, Query):
-            scope = question.scope if scope is None else scope
-            return Query(self.clean(question.text), question.borrowed, question.avoid, scope)
-        return Query(self.clean(question), scope=scope or Scope())
+            chosen = question.scope if scope is None else as_scope(scope)
+            return Query(self.clean(question.text), question.borrowed, question.avoid, chosen)
+        return Query(self.clean(question), scope=as_scope(scope))
 
     def search(
         self, question: str | Query, k: int | None = None, scope: Scope | None = None
@@ -168,6 +197,8 @@ class Assistant:
         """Retrieve, then rerank by the best sentence of each passage: the passages that best
         match a question, best first, with every sentence scored (within `scope`)."""
         query = self.query(question, scope)
+        if k is not None:
+            whole_number("k", k, 1)
         _, retriever = self._current()
         return run_search(query, retriever, self.embed_query, self.settings, k)
 
@@ -319,6 +350,7 @@ class Assistant:
     def cite(self, claim: str, k: int = 5) -> list[SupportResult]:
         """The passages that support a claim, best supported first, with their scores."""
         text = self.clean(claim, "claim")
+        whole_number("k", k, 1)
         retriever = self.retriever()
         vector = self.embed_query(text)
         found = retriever.retrieve(text, vector, k * 2)
@@ -367,6 +399,8 @@ class Assistant:
         return self.store.current_generation()
 
     def passage(self, passage_id: str) -> Passage:
+        if not isinstance(passage_id, str):
+            raise InputError(f"A passage id is text, not {type(passage_id).__name__}.")
         snapshot = self.snapshot()
         wanted = passage_id.strip()
         found = snapshot.passage(wanted)
@@ -396,6 +430,7 @@ class Assistant:
 
     def context(self, passage_id: str, chars: int = 400) -> PassageContext:
         """A passage with up to `chars` characters of its document on each side."""
+        whole_number("chars", chars, 0)
         p = self.passage(passage_id)
         doc = self.snapshot().docs[p.doc_id]
         before = doc.text[max(0, p.start - chars) : p.start]

@@ -159,3 +159,17 @@ def test_inside_one_document_it_means_that_document_even_after_the_scope_is_clea
     # Its subject, borrowed from the turn before, is not its answer.
     subject = set(terms(title))
     assert then.short_answer is None or not set(terms(then.short_answer.text)) <= subject
+
+
+def test_after_turns_that_named_nothing_it_still_points_at_nothing(assistant: Assistant) -> None:
+    session = ChatSession(assistant)
+    assert session.ask("Hello").abstained
+    for _ in range(2):  # the same question again, after being asked what "it" is
+        reply = session.ask("When was it signed?")
+        assert reply.abstained and reply.citations == []
+        assert reply.text.startswith("What does “it” refer to? Nothing earlier")
+    # A turn that names something, answered or not, is what "it" points at.
+    named = ChatSession(assistant)
+    assert named.ask("What was the budget of the Vostok 2018 exercise?").abstained
+    held = named.ask("When was it held?")
+    assert not held.abstained and "Vostok" in held.citations[0].quote

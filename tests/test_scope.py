@@ -101,6 +101,34 @@ def test_an_unknown_id_or_kind_is_refused_naming_the_valid_ones(
 def test_a_scope_given_as_something_else_than_strings_is_refused() -> None:
     with pytest.raises(InputError, match="must be a list of strings"):
         Scope.from_dict({"docs": [1, 2]})
+    # A misspelt key would answer from every document, silently.
+    with pytest.raises(InputError, match="unknown key 'doc'"):
+        Scope.from_dict({"doc": ["power-of-siberia"]})
+    with pytest.raises(InputError, match="hold an empty string"):
+        Scope.from_dict({"docs": ["  "]})
+    with pytest.raises(InputError, match="must be an object"):
+        Scope.from_dict(["power-of-siberia"])  # type: ignore[arg-type]
+    # One id as a string is that id, not its letters.
+    assert Scope.of("brics") == Scope.of(["brics"]) == Scope.from_dict({"docs": "brics"})
+
+
+def test_the_python_api_turns_bad_arguments_into_input_errors(assistant: Assistant) -> None:
+    for call, message in (
+        (lambda: assistant.ask(123), "must be text, not int"),  # type: ignore[arg-type]
+        (lambda: assistant.ask(TRADE, k=-1), "k must be a whole number of at least 1"),
+        (lambda: assistant.ask(TRADE, k=0), "k must be a whole number of at least 1"),
+        (lambda: assistant.ask(TRADE, k="3"), "k must be"),  # type: ignore[arg-type]
+        (lambda: assistant.cite("China sells gas", k=-3), "k must be"),
+        (lambda: assistant.context("x:1", -5), "chars must be"),
+        (lambda: assistant.passage(5), "A passage id is text"),  # type: ignore[arg-type]
+        (lambda: assistant.ask(TRADE, scope=3), "A scope is a Scope"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InputError, match=message):
+            call()
+    # A mapping or ids are taken as a scope, as the JSON API and the CLI take them.
+    for scope in ({"docs": [SIBERIA]}, [SIBERIA], SIBERIA):
+        answer = assistant.ask(TRADE, scope=scope)  # type: ignore[arg-type]
+        assert answer.scope == Scope.of([SIBERIA])
 
 
 # --- retrieval, on both search paths -------------------------------------------------------
