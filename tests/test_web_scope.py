@@ -76,6 +76,8 @@ def test_the_openai_api_takes_a_scope_extension_field(scope_server: str) -> None
         ({"kinds": ["essay"]}, "Unknown document kind 'essay'."),
         ({"docs": [3]}, "The scope's docs must be a list of strings."),
         ("russia-china-trade", "scope must be an object"),
+        ({"doc": ["russia-china-trade"]}, "The scope has an unknown key 'doc'"),
+        ({"docs": ["  "]}, "The scope's docs hold an empty string."),
     ):
         status, body = completion(
             scope_server, {"messages": [{"role": "user", "content": TRADE}], "scope": bad}
