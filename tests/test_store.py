@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -277,4 +278,20 @@ def test_a_file_edited_or_added_while_the_corpus_is_read_is_indexed_by_the_next_
     snap = small_assistant.snapshot()
     texts = " ".join(snap.by_id[i].text for i in snap.docs["baikal"].passage_ids)
     assert "80,000 seals" in texts and "100,000" not in texts
+    assert small_assistant.store.is_up_to_date()
+
+
+def test_files_with_new_times_but_the_same_bytes_are_up_to_date(
+    small_assistant: Assistant, small_corpus: Path
+) -> None:
+    """A corpus copied without its times (cp -r) or touched has not changed; a file of the
+    same size and time with other bytes is not looked at, one with a new time is read."""
+    small_assistant.index()
+    for f in small_corpus.iterdir():
+        os.utime(f, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    assert small_assistant.store.is_up_to_date()
+    tea = small_corpus / "tea.txt"
+    tea.write_text(tea.read_text().replace("a", "o", 1))  # same size, new bytes, new time
+    assert not small_assistant.store.is_up_to_date()
+    small_assistant.index()
     assert small_assistant.store.is_up_to_date()

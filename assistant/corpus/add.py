@@ -4,7 +4,6 @@ manifest."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from assistant.corpus.loaders import CorpusFileError, extract
 from assistant.corpus.manifest import is_safe_url, read_manifest, write_manifest
-from assistant.corpus.scanning import derive_id, list_files, title_from_file
+from assistant.corpus.scanning import derive_id, file_digest, list_files, title_from_file
 from assistant.errors import InputError
 from assistant.fsutil import atomic_copy
 
@@ -68,7 +67,7 @@ def add_files(
     corpus_dir.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(corpus_dir)
     files = list_files(corpus_dir, manifest)
-    existing = {_sha(corpus_dir / rel): rel for rel in files}
+    existing = {file_digest(corpus_dir / rel): rel for rel in files}
     result = AddResult()
     used_ids = {e["id"] for e in manifest.entries if e.get("id")}
     listed = manifest.by_file()
@@ -82,7 +81,7 @@ def add_files(
         except CorpusFileError as exc:
             result.skipped.append((str(src), str(exc)))
             continue
-        digest = _sha(src)
+        digest = file_digest(src)
         if digest in existing:
             result.already.append((str(src), existing[digest]))
             continue
@@ -117,13 +116,6 @@ def add_files(
         manifest.entries.extend(new_entries)
         write_manifest(corpus_dir, manifest)
     return result
-
-
-def _sha(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
 
 
 def _free_name(corpus_dir: Path, rel: str) -> str:

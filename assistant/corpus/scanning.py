@@ -126,6 +126,41 @@ def file_fingerprints(corpus_dir: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes ("" when it cannot be read)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def recorded_files(corpus_dir: Path) -> dict[str, list[Any]]:
+    """What an index run records of the corpus files: [size, mtime_ns, SHA-256] of each,
+    so a later check that finds a file touched or copied (a new time) but the same bytes
+    knows nothing changed (`files_unchanged`)."""
+    return {
+        rel: [size, mtime, file_digest(corpus_dir / rel)]
+        for rel, (size, mtime) in file_fingerprints(corpus_dir).items()
+    }
+
+
+def files_unchanged(corpus_dir: Path, recorded: object) -> bool:
+    """Whether the corpus files are those `recorded_files` recorded: same names and sizes,
+    and the same times or else the same bytes (only files with a new time are read)."""
+    if not isinstance(recorded, dict):
+        return False
+    now = file_fingerprints(corpus_dir)
+    if set(now) != set(recorded):
+        return False
+    for rel, (size, mtime) in now.items():
+        old = recorded[rel]
+        if not isinstance(old, list) or len(old) != 3 or old[0] != size:
+            return False
+        if old[1] != mtime and file_digest(corpus_dir / rel) != old[2]:
+            return False
+    return True
+
+
 def require_corpus(corpus_dir: Path) -> None:
     """InputError unless `corpus_dir` is a folder."""
     if not corpus_dir.is_dir():

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from assistant.config import Settings
-from assistant.corpus import LOADER_VERSION, file_fingerprints, require_corpus
+from assistant.corpus import LOADER_VERSION, files_unchanged, require_corpus
 from assistant.embedding import Embedder
 from assistant.errors import AssistantError, IndexBusyError, IndexStateError
 from assistant.fsutil import FileLock, LockHeld
@@ -133,8 +133,7 @@ class IndexStore:
             self.check_compatible(info)
         except IndexStateError:
             return False
-        fingerprints = {k: list(v) for k, v in file_fingerprints(self.settings.corpus_dir).items()}
-        return bool(state.get("files") == fingerprints)
+        return files_unchanged(self.settings.corpus_dir, state.get("files"))
 
     # -- writing ----------------------------------------------------------------------------
 

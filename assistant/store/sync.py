@@ -23,7 +23,7 @@ import numpy as np
 
 from assistant.chunking import chunk_document
 from assistant.config import Settings
-from assistant.corpus import LOADER_VERSION, CorpusDocument, file_fingerprints, scan
+from assistant.corpus import LOADER_VERSION, CorpusDocument, recorded_files, scan
 from assistant.embedding import Embedder
 from assistant.errors import AssistantError, IndexStateError
 from assistant.faults import fault_point
@@ -145,7 +145,7 @@ class IndexWriter:
         # The files' sizes and times are taken before their text is read: a file edited or
         # added while this run reads the corpus then looks changed to the next run, which
         # reads it again (taken after, the edit would be recorded as indexed and never be).
-        fingerprints = file_fingerprints(self.settings.corpus_dir)
+        files = recorded_files(self.settings.corpus_dir)
         corpus = scan(self.settings.corpus_dir)
         report = IndexReport(skipped=corpus.skipped)
         current = {d.id: d for d in corpus.documents}
@@ -167,7 +167,7 @@ class IndexWriter:
             state_path,
             {
                 "clean": True,
-                "files": {k: list(v) for k, v in fingerprints.items()},
+                "files": files,
                 "loader": LOADER_VERSION,
                 "docs": {d.id: d.content_hash for d in corpus.documents},
                 "passages": report.passages,
