@@ -9,6 +9,9 @@ import re
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -360,6 +363,57 @@ def test_a_full_queue_is_a_429_with_retry_after_and_shares_the_web_apps_slots(
     assert web == {"error": BUSY, "busy": True}
     assert first and "$240 billion" in (first[0].choices[0].message.content or "")
     assert "$240 billion" in (after.choices[0].message.content or "")  # the slot was given back
+
+
+def test_questions_waiting_in_numbers_hold_no_thread_and_the_rest_hear_busy_at_once(
+    web_corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Forty questions waiting for the one slot must not take the server's threads: the
+    page is still served, and the questions beyond the waiting places get their 429 at
+    once, not when the wait runs out (it used to take every thread of the pool)."""
+    corpus, index = web_corpus
+    hold = tmp_path / "hold"
+    hold.touch()  # admitted work waits while this file exists
+    env = {
+        "ASSISTANT_WEB_WORKERS": "1",
+        "ASSISTANT_WEB_WAITING": "40",
+        "ASSISTANT_WEB_WAIT_S": "600",
+        "ASSISTANT_WEB_HOLD": str(hold),
+    }
+    proc, url = start_server(corpus, index, tmp_path / "waiting.log", env=env)
+    body = json.dumps({"model": "assistant-extractive", "messages": [user(TRADE)]}).encode()
+    statuses: list[int] = []
+
+    def ask() -> None:
+        request = urllib.request.Request(
+            url + "v1/chat/completions", data=body, headers=JSON, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                statuses.append(response.status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+
+    askers = [threading.Thread(target=ask, daemon=True) for _ in range(46)]
+    try:
+        askers[0].start()
+        hold_until(Path(f"{hold}.held"), 1, proc)  # the first holds the one slot
+        for asker in askers[1:]:
+            asker.start()
+        for _ in range(600):  # 1 answering, 40 waiting: 5 hear busy, within 30 s
+            if statuses.count(429) == 5:
+                break
+            time.sleep(0.05)
+        busy_at_once = list(statuses)
+        page, _, _ = status_of(url)  # served while forty wait
+        hold.unlink()
+        for asker in askers:
+            asker.join(300)
+    finally:
+        stop(proc)
+    assert busy_at_once == [429] * 5
+    assert page == 200
+    assert sorted(statuses) == [200] * 41 + [429] * 5
 
 
 @pytest.mark.slow

@@ -9,11 +9,12 @@ runs, and `POST /gradio_api/run/<route>` skips the queue altogether.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 BUSY = "The assistant is busy answering other questions right now. Please ask again in a moment."
 # Test hook: while the file this names exists, admitted work waits before it starts (and the
@@ -43,6 +44,46 @@ class Admission:
         self.waiting_limit = waiting
         self.wait_s = wait_s
 
+    def _queue(self) -> bool:
+        """Take a waiting place; False when every one is taken."""
+        with self._lock:
+            if self._waiting >= self.waiting_limit:
+                return False
+            self._waiting += 1
+            return True
+
+    def _leave_queue(self) -> None:
+        with self._lock:
+            self._waiting -= 1
+
+    @asynccontextmanager
+    async def waited_slot(self) -> AsyncIterator[bool]:
+        """`slot` for an async route: it waits for a turn on the event loop, holding no
+        thread, so that questions waiting in numbers cannot take the threads the web app's
+        pages and the answers themselves are served from (the caller computes its answer in
+        a thread once admitted)."""
+        acquired = self._slots.acquire(blocking=False)
+        if not acquired:
+            if not self._queue():
+                yield False
+                return
+            try:
+                deadline = time.monotonic() + self.wait_s
+                while not (acquired := self._slots.acquire(blocking=False)):
+                    if time.monotonic() >= deadline:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                self._leave_queue()
+            if not acquired:
+                yield False
+                return
+        try:
+            await asyncio.to_thread(_hold_if_asked)
+            yield True
+        finally:
+            self._slots.release()
+
     @contextmanager
     def slot(self) -> Iterator[bool]:
         """Yields True when the caller may compute an answer, False when it should say busy."""
@@ -53,18 +94,13 @@ class Admission:
             finally:
                 self._slots.release()
             return
-        with self._lock:
-            full = self._waiting >= self.waiting_limit
-            if not full:
-                self._waiting += 1
-        if full:
+        if not self._queue():
             yield False
             return
         try:
             acquired = self._slots.acquire(timeout=self.wait_s)
         finally:
-            with self._lock:
-                self._waiting -= 1
+            self._leave_queue()
         if not acquired:
             yield False
             return

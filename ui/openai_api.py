@@ -146,7 +146,16 @@ class OpenAIApi:
             chat = parse_request(await read_json(request), self.models())
             self.assistant.clean(chat.question)  # an empty or long question: 400 before a slot
             self._check_scope(chat.scope)
-            answer = await run_in_threadpool(self.answer, chat)
+            async with self.admission.waited_slot() as admitted:
+                if not admitted:
+                    raise ApiError(
+                        429,
+                        BUSY,
+                        code="rate_limit_exceeded",
+                        kind="rate_limit_error",
+                        headers={"Retry-After": str(RETRY_AFTER_S)},
+                    )
+                answer = await run_in_threadpool(self.answer, chat)
         except ApiError as exc:
             return exc.response()
         except InputError as exc:
@@ -169,22 +178,13 @@ class OpenAIApi:
         return StreamingResponse(send(), media_type="text/event-stream", headers=headers)
 
     def answer(self, chat: ChatRequest) -> Answer:
-        """The answer to the last question, in a slot of the shared admission (429 without)."""
-        with self.admission.slot() as admitted:
-            if admitted:
-                session = ChatSession(self.assistant_for(chat.model), scope=chat.scope)
-                self._resume(session, chat)
-                answer = session.ask(chat.question)
-                replied = (*chat.messages, ("assistant", reply_text(answer)))
-                self._remember(_key(chat.model, replied), tuple(session.turns))
-                return answer
-        raise ApiError(
-            429,
-            BUSY,
-            code="rate_limit_exceeded",
-            kind="rate_limit_error",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
+        """The answer to the last question; the caller holds a slot of the shared admission."""
+        session = ChatSession(self.assistant_for(chat.model), scope=chat.scope)
+        self._resume(session, chat)
+        answer = session.ask(chat.question)
+        replied = (*chat.messages, ("assistant", reply_text(answer)))
+        self._remember(_key(chat.model, replied), tuple(session.turns))
+        return answer
 
     def _check_scope(self, scope: Scope) -> None:
         """A 400 naming the valid ids when the scope names a document or kind not indexed."""
