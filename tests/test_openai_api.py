@@ -89,6 +89,9 @@ def split_reply(content: str, expected: dict[str, Any]) -> None:
 
 def test_models_list_only_the_extractive_model_without_an_llm(server: str) -> None:
     assert [m.id for m in sdk(server).models.list()] == ["assistant-extractive"]
+    assert sdk(server).models.retrieve("assistant-extractive").id == "assistant-extractive"
+    with pytest.raises(openai.NotFoundError):
+        sdk(server).models.retrieve("gpt-4o")
 
 
 def test_an_answer_equals_ask_json(server: str, local: Assistant) -> None:
@@ -104,6 +107,12 @@ def test_an_answer_equals_ask_json(server: str, local: Assistant) -> None:
     assert extra["citations"] == expected["citations"] and expected["citations"]
     assert extra["short_answer"] == expected["short_answer"] and expected["short_answer"]
     assert "$240 billion" in extra["short_answer"]["text"]
+    # Tokens as the embedding model's tokenizer counts them: what was read, what was written.
+    count = local.embedder.count_tokens
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens == count([TRADE])[0] > 0  # the system message is not read
+    assert reply.usage.completion_tokens == count([reply.choices[0].message.content or ""])[0]
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
 def test_a_streamed_answer_equals_ask_json(server: str, local: Assistant) -> None:
@@ -130,6 +139,16 @@ def test_a_streamed_answer_equals_ask_json(server: str, local: Assistant) -> Non
         json.loads(e[6:])["choices"][0]["delta"].get("content", "") for e in events[:-2]
     )
     assert streamed == content
+    # stream_options.include_usage: one more chunk, with no choices and the usage.
+    counted = sdk(server).chat.completions.create(
+        model="assistant-extractive",
+        messages=[user(AIGUN)],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    *answer, tail = list(counted)
+    assert tail.choices == [] and tail.usage is not None and tail.usage.total_tokens > 0
+    assert all(c.usage is None for c in answer) and answer[-1].choices[0].finish_reason == "stop"
 
 
 @pytest.mark.parametrize("ours", [True, False], ids=["our-reply", "another-reply"])
@@ -209,12 +228,6 @@ BAD_REQUESTS: list[tuple[str, object, str]] = [
         {"model": "assistant-extractive", "messages": [user(TRADE)], "n": 2},
         "n must be 1",
     ),
-    ("unknown model", {"model": "gpt-4o", "messages": [user(TRADE)]}, "Unknown model 'gpt-4o'"),
-    (
-        "llm without one",
-        {"model": "assistant-llm", "messages": [user(TRADE)]},
-        "Unknown model 'assistant-llm'",
-    ),
 ]
 
 
@@ -237,12 +250,21 @@ def test_other_paths_and_methods_under_v1_get_error_objects(server: str) -> None
     assert "GET /v1/models" in assert_error(status, json.loads(raw), 404)
     status, raw = http(server + "v1/chat/completions")  # GET where only POST is served
     assert "use POST" in assert_error(status, json.loads(raw), 405)
+    for path, method in (("v1/models/", "GET"), ("v1/chat/completions/", "POST")):
+        status, raw = http(server + path, method, b"{}" if method == "POST" else None, JSON)
+        assert f"Unknown endpoint /{path}" in assert_error(status, json.loads(raw), 404)
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "assistant-llm"])  # the second: no LLM is set
+def test_an_unknown_model_is_a_404_as_openai_gives(server: str, model: str) -> None:
+    status, data = post(server, {"model": model, "messages": [user(TRADE)]})
+    assert f"Unknown model '{model}'" in assert_error(status, data, 404)
 
 
 def test_the_sdk_sees_a_bad_request_and_an_unknown_model(server: str) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
+    with pytest.raises(openai.NotFoundError) as caught:  # as OpenAI answers an unknown model
         sdk(server).chat.completions.create(model="gpt-4o", messages=[user(TRADE)])
-    assert caught.value.status_code == 400
+    assert caught.value.status_code == 404
     assert caught.value.body["param"] == "model" and caught.value.body["code"] == "model_not_found"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError):
         sdk(server).chat.completions.create(model="assistant-extractive", messages=[user("")])

@@ -40,6 +40,7 @@ from ui.openai_wire import (
     parse_request,
     read_json,
     reply_text,
+    usage,
 )
 
 RETRY_AFTER_S = 1
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 
 _SERVED = {"/v1/models": "GET", "/v1/chat/completions": "POST"}
 _ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _model(name: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "assistant"}
 
 
 class OpenAIApi:
@@ -68,13 +73,14 @@ class OpenAIApi:
     def routes(self) -> list[Route]:
         return [
             Route("/v1/models", self.list_models, methods=["GET"]),
+            Route("/v1/models/{model:str}", self.get_model, methods=["GET"]),
             Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             Route("/v1/{rest:path}", self.not_served, methods=list(_ANY_METHOD)),
         ]
 
     async def not_served(self, request: Request) -> Response:
         """Any other path or method under /v1, refused as OpenAI refuses one."""
-        allowed = _SERVED.get(request.url.path.rstrip("/"))
+        allowed = _SERVED.get(request.url.path)  # "/v1/models/" is no path of ours
         if allowed:
             return ApiError(
                 405,
@@ -134,11 +140,32 @@ class OpenAIApi:
             self.check_key(request)
         except ApiError as exc:
             return exc.response()
-        data = [
-            {"id": m, "object": "model", "created": 0, "owned_by": "assistant"}
-            for m in self.models()
-        ]
+        data = [_model(m) for m in self.models()]
         return JSONResponse({"object": "list", "data": data})
+
+    async def get_model(self, request: Request) -> Response:
+        """GET /v1/models/{model}: the model, or a 404 as OpenAI gives for one it lacks."""
+        try:
+            self.check_key(request)
+        except ApiError as exc:
+            return exc.response()
+        model = request.path_params["model"]
+        if model not in self.models():
+            return ApiError(
+                404,
+                f"Unknown model {model[:80]!r}; this server answers with "
+                f"{', '.join(self.models())}.",
+                "model",
+                "model_not_found",
+            ).response()
+        return JSONResponse(_model(model))
+
+    def usage(self, chat: ChatRequest, answer: Answer) -> dict[str, int]:
+        """Tokens as the embedding model's tokenizer counts them: the messages read, and the
+        reply written (no language model may be involved to count its own)."""
+        count = self.assistant.embedder.count_tokens
+        asked = sum(count([text for _, text in chat.messages]))
+        return usage(asked, count([reply_text(answer)])[0])
 
     async def chat_completions(self, request: Request) -> Response:
         try:
@@ -166,9 +193,10 @@ class OpenAIApi:
             log.exception("chat completion failed")
             message = "The assistant failed to answer; the server's log has the details."
             return ApiError(500, message, kind="server_error").response()
+        used = self.usage(chat, answer)
         if not chat.stream:
-            return JSONResponse(completion(answer, chat.model))
-        events = chunks(answer, chat.model)
+            return JSONResponse(completion(answer, chat.model, used))
+        events = chunks(answer, chat.model, used if chat.include_usage else None)
 
         async def send() -> AsyncIterator[str]:
             for item in events:

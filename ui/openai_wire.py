@@ -63,6 +63,7 @@ class ChatRequest:
     stream: bool
     messages: tuple[tuple[str, str], ...]
     scope: Scope = field(default_factory=Scope)  # the extension field `scope`: docs and kinds
+    include_usage: bool = False  # stream_options.include_usage: a last chunk with the usage
 
     @property
     def question(self) -> str:
@@ -105,7 +106,7 @@ def parse_request(body: object, models: tuple[str, ...]) -> ChatRequest:
         raise bad_request(f"Name a model: one of {', '.join(models)}.", "model")
     if model not in models:
         raise ApiError(
-            400,
+            404,  # as OpenAI answers an unknown model (the SDK's NotFoundError)
             f"Unknown model {model[:80]!r}; this server answers with {', '.join(models)} "
             "(GET /v1/models lists them).",
             "model",
@@ -114,6 +115,14 @@ def parse_request(body: object, models: tuple[str, ...]) -> ChatRequest:
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise bad_request(f"stream must be true or false, not {kind_of(stream)}.", "stream")
+    options = body.get("stream_options")
+    if options is not None and (
+        not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool)
+    ):
+        raise bad_request(
+            'stream_options must be an object like {"include_usage": true}.', "stream_options"
+        )
+    include_usage = bool(stream and options and options.get("include_usage"))
     n = body.get("n")
     if n is not None and (isinstance(n, bool) or n != 1):
         raise bad_request("This server gives one answer per request: n must be 1.", "n")
@@ -163,7 +172,7 @@ def parse_request(body: object, models: tuple[str, ...]) -> ChatRequest:
         chosen = Scope.from_dict(scope)
     except InputError as exc:
         raise bad_request(exc.message, "scope") from None
-    return ChatRequest(model, bool(stream), tuple(messages), chosen)
+    return ChatRequest(model, bool(stream), tuple(messages), chosen, include_usage)
 
 
 def reply_text(answer: Answer) -> str:
@@ -186,7 +195,16 @@ def extension(answer: Answer) -> dict[str, Any]:
     return {"citations": data["citations"], "short_answer": data["short_answer"], **scoped}
 
 
-def completion(answer: Answer, model: str) -> dict[str, Any]:
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    """OpenAI's `usage` object (tokens as the server counts them: see OpenAIApi.usage)."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def completion(answer: Answer, model: str, used: dict[str, int]) -> dict[str, Any]:
     """The whole reply, as a `chat.completion` object."""
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -201,13 +219,15 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
                 "logprobs": None,
             }
         ],
+        "usage": used,
         **extension(answer),
     }
 
 
-def chunks(answer: Answer, model: str) -> list[str]:
+def chunks(answer: Answer, model: str, used: dict[str, int] | None = None) -> list[str]:
     """The reply as server-sent `chat.completion.chunk` events, a sentence or a line each; the
-    last chunk carries the citations, then `[DONE]`."""
+    last chunk carries the citations, then (with `used`, asked for by
+    stream_options.include_usage) a chunk with no choices and the usage, then `[DONE]`."""
     head = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion.chunk",
@@ -223,6 +243,9 @@ def chunks(answer: Answer, model: str) -> list[str]:
     events = [event({"role": "assistant", "content": ""})]
     events += [event({"content": piece}) for piece in _PIECE.findall(reply_text(answer))]
     events.append(event({}, "stop", **extension(answer)))
+    if used is not None:
+        data = {**head, "choices": [], "usage": used}
+        events.append(f"data: {json.dumps(data, ensure_ascii=False)}\n\n")
     events.append("data: [DONE]\n\n")
     return events
 
