@@ -92,7 +92,7 @@ def test_the_tools_return_what_the_command_line_prints(default_index: Path) -> N
             assert tool.description and "Returns" in tool.description
             assert tool.output_schema and tool.output_schema["type"] == "object"
         assert tools["ask"].input_schema["required"] == ["question"]
-        assert {"question", "history"} <= set(tools["ask"].input_schema["properties"])
+        assert {"question", "history", "scope"} <= set(tools["ask"].input_schema["properties"])
         assert tools["cite"].input_schema["properties"]["top_k"]["type"] == "integer"
         assert tools["show"].input_schema["required"] == ["passage_id"]
 
@@ -111,6 +111,13 @@ def test_the_tools_return_what_the_command_line_prints(default_index: Path) -> N
         shown = await call(s, "show", {"passage_id": pid, "context": 120})
         assert shown == cli_json(default_index, "show", pid, "--context", "120", "--json")
         assert shown["id"] == pid and len(shown["before"]) == 120
+
+        scoped = await call(
+            s, "ask", {"question": TRADE, "scope": {"docs": ["russia-china-trade"]}}
+        )
+        expected = cli_json(default_index, "ask", TRADE, "--doc", "russia-china-trade", "--json")
+        assert untimed(scoped) == untimed(expected)
+        assert {c["doc_id"] for c in scoped["citations"]} == {"russia-china-trade"}
 
         listed = await call(s, "sources", {})
         assert listed["sources"] == cli_json(default_index, "sources", "--json")
@@ -176,6 +183,18 @@ def test_bad_arguments_come_back_as_tool_errors(default_index: Path) -> None:
         many = [{"question": TRADE}] * 51
         assert "at most 50 items" in await refused(s, "ask", {"question": TRADE, "history": many})
         assert "Unknown tool" in await refused(s, "delete", {})
+        # An argument a tool does not take is refused, not dropped.
+        assert await refused(s, "ask", {"question": TRADE, "scpoe": {"docs": ["brics"]}}) == (
+            "Error executing tool ask: unknown argument 'scpoe'; it takes history, question, "
+            "scope, strict."
+        )
+        assert "unknown argument 'bogus'" in await refused(s, "sources", {"bogus": 1})
+        assert "unknown key 'doc'" in await refused(
+            s, "ask", {"question": TRADE, "scope": {"doc": ["brics"]}}
+        )
+        assert "No document with id 'nope'" in await refused(
+            s, "ask", {"question": TRADE, "scope": {"docs": ["nope"]}}
+        )
         # The server is still up and answering.
         assert (await call(s, "sources", {}))["sources"]
 

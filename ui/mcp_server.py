@@ -21,6 +21,7 @@ from assistant import (
     AssistantError,
     ChatSession,
     Query,
+    Scope,
     Turn,
     context_view,
     support_view,
@@ -67,6 +68,13 @@ Strict = Annotated[
     Field(
         description="With a language model configured: drop sentences the sources do not "
         "support (by default they are marked). No effect on extractive answers."
+    ),
+]
+ScopeArg = Annotated[
+    dict[str, list[str]] | None,
+    Field(
+        description='Answer only from these documents: {"docs": [document ids], "kinds": '
+        '["article" or "source"]} (the `sources` tool lists the ids). Follow-ups keep it.'
     ),
 ]
 Claim = Annotated[str, Field(description="A statement to find support for.")]
@@ -147,6 +155,17 @@ def build_server(assistant: Assistant) -> MCPServer:
         """Arguments that do not fit a tool's input schema are named in one short line."""
 
         async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+            # An argument the tool does not take is refused, not dropped: a misspelt
+            # "scpoe" must not answer from every document.
+            tools = {t.name: t for t in await self.list_tools()}
+            if name in tools and isinstance(arguments, dict):
+                takes = sorted(tools[name].input_schema.get("properties", {}))
+                unknown = sorted(set(arguments) - set(takes))
+                if unknown:
+                    raise ToolError(
+                        f"Error executing tool {name}: unknown argument {unknown[0]!r}; it "
+                        f"takes {', '.join(takes) or 'no arguments'}."
+                    )
             try:
                 return await super().call_tool(name, arguments, context)
             except ToolError as exc:
@@ -174,7 +193,9 @@ def build_server(assistant: Assistant) -> MCPServer:
         read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
     )
 
-    def ask(question: Question, history: History = None, strict: Strict = False) -> AskResult:
+    def ask(
+        question: Question, history: History = None, strict: Strict = False, scope: ScopeArg = None
+    ) -> AskResult:
         """Answer a question from the article and its sources. Returns the answer text, whose
         every sentence ends with [n] markers; the citations those markers refer to (passage
         id, document title, kind, URL, exact character offsets and the quoted text); the short
@@ -182,6 +203,7 @@ def build_server(assistant: Assistant) -> MCPServer:
         the passages retrieved. `abstained` is true when the sources do not answer it."""
         session = resume(assistant, history or [])
         with as_tool_errors():
+            session.scope = Scope.from_dict(scope)
             answer = session.ask(question, strict=strict)
         return AskResult.model_validate(answer.to_dict())
 
