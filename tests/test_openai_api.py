@@ -236,7 +236,9 @@ BAD_REQUESTS: list[tuple[str, object, str]] = [
 )
 def test_bad_requests_get_a_400_error_object(server: str, body: object, message: str) -> None:
     status, data = post(server, body)
-    assert message in assert_error(status, data, 400)
+    said = assert_error(status, data, 400)
+    assert message in said
+    assert "assistant ask" not in said  # an API client is told no command line to run
 
 
 def test_a_body_over_a_mebibyte_is_refused_unread(server: str) -> None:

@@ -7,7 +7,6 @@ Built from library calls only: retrieval, answers and conversations live in `ass
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import gradio as gr
 from assistant import Answer, Assistant, AssistantError, ChatSession, InputError, Scope
 from ui import markup
 from ui.admission import BUSY, Admission
-from ui.inputs import MAX_ID, as_id, as_text, kind_of
+from ui.inputs import MAX_ID, as_id, as_text, kind_of, web_text
 from ui.sessions import SessionStore, as_key, chat_messages, new_key, user_message
 
 Message = dict[str, str]
@@ -345,28 +344,6 @@ class Handlers:
         except AssistantError as exc:
             return markup.error_html(exc.message), None, None, ""
         return _report_view(run.folder)
-
-
-# The library's hints are written for its command line; on the page they name the page's own
-# controls. A command-line hint not matched here is left out rather than shown.
-_WEB_HINTS = (
-    (re.compile(r'for example: assistant (?:ask|cite) "(.+)"'), r"for example: \1"),
-    (
-        re.compile(r"Passage ids appear in .*? output"),
-        "Passage ids appear under each citation in the Sources panel and in Find support results",
-    ),
-)
-_COMMAND_LINE = re.compile(r"`assistant |\bassistant (?:ask|cite|show|index|serve)\b")
-
-
-def web_text(exc: AssistantError) -> str:
-    """An error's message and hint as the page says them: no command line to run."""
-    hint = exc.hint or ""
-    for pattern, replacement in _WEB_HINTS:
-        hint = pattern.sub(replacement, hint)
-    if _COMMAND_LINE.search(hint):
-        hint = ""
-    return f"{exc.message} {hint}".strip()
 
 
 def _scope_html(chosen: frozenset[str] | None, titles: dict[str, str]) -> str:

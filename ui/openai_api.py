@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from assistant import Answer, Assistant, AssistantError, ChatSession, InputError, Scope, Turn
 from ui.admission import BUSY, Admission
+from ui.inputs import web_text
 from ui.openai_wire import (
     EXTRACTIVE,
     LLM,
@@ -186,7 +187,7 @@ class OpenAIApi:
         except ApiError as exc:
             return exc.response()
         except InputError as exc:
-            return bad_request(f"{exc.message} {exc.hint or ''}".strip(), "messages").response()
+            return bad_request(web_text(exc), "messages").response()
         except AssistantError as exc:
             return ApiError(503, exc.message, kind="server_error").response()
         except Exception:
@@ -219,7 +220,7 @@ class OpenAIApi:
         try:
             scope.resolve({s.document.id: s.document.meta.kind for s in self.assistant.sources()})
         except InputError as exc:
-            raise bad_request(f"{exc.message} {exc.hint or ''}".strip(), "scope") from None
+            raise bad_request(web_text(exc), "scope") from None
 
     def _resume(self, session: ChatSession, chat: ChatRequest) -> None:
         """The session's turns from the earlier messages: those of the longest start of the
