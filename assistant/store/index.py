@@ -17,10 +17,16 @@ import time
 from typing import Any
 
 from assistant.config import Settings
-from assistant.corpus import LOADER_VERSION, files_unchanged, require_corpus
+from assistant.corpus import (
+    LOADER_VERSION,
+    file_fingerprints,
+    files_unchanged,
+    recorded_files,
+    require_corpus,
+)
 from assistant.embedding import Embedder
 from assistant.errors import AssistantError, IndexBusyError, IndexStateError
-from assistant.fsutil import FileLock, LockHeld
+from assistant.fsutil import FileLock, LockHeld, atomic_write_json
 from assistant.store.pointer import FORMAT_VERSION, REBUILD_HINT, generation_pointer
 from assistant.store.snapshot import IndexSnapshot
 from assistant.store.sync import IndexWriter, ProgressFactory, no_progress
@@ -112,6 +118,18 @@ class IndexStore:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def _record_new_times(self, state: dict[str, Any]) -> None:
+        """Files touched or copied with the same bytes are up to date, but each check reads
+        them again until their new times are recorded: `index` (holding the lock) records them."""
+        recorded = state.get("files") or {}
+        now = file_fingerprints(self.settings.corpus_dir)
+        if {rel: list(v) for rel, v in now.items()} == {r: v[:2] for r, v in recorded.items()}:
+            return
+        gen = self.current_generation()
+        if gen:
+            files = recorded_files(self.settings.corpus_dir)
+            atomic_write_json(self.root / gen / "state.json", {**state, "files": files})
+
     def interrupted(self) -> bool:
         """Whether the last write to the live generation stopped before it finished."""
         state = self.state()
@@ -171,6 +189,7 @@ class IndexStore:
                 shutil.rmtree(leftover, ignore_errors=True)
             if not rebuild and self.is_up_to_date():
                 state = self.state()
+                self._record_new_times(state)
                 report = IndexReport(unchanged=sorted(state.get("docs", {})))
                 report.passages = int(state.get("passages", 0))
                 report.skipped = [tuple(s) for s in state.get("skipped", [])]  # type: ignore[misc]
