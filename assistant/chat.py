@@ -19,7 +19,8 @@ def _names_something(turn: Turn) -> bool:
     names something (a capitalised word after the first) or borrowed a subject."""
     if not turn.answer.abstained or turn.answer.citations or turn.standalone != turn.question:
         return True
-    return any(w[0].isupper() for w in re.findall(r"[\w’'-]+", turn.question)[1:])
+    words = re.findall(r"[\w’'-]+", turn.question)[1:]
+    return any(w[0].isupper() and len(w) > 1 for w in words)  # "I" names nothing
 
 
 class ChatSession:

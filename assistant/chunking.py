@@ -127,18 +127,13 @@ def _fit(
 
 
 def _halves(text: str, s: int, e: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """text[s:e] in two: around the space nearest its middle, else at the middle."""
+    """text[s:e] in two: around the whitespace nearest its middle, else at the middle."""
     mid = (s + e) // 2
-    spaces = [p for p in (text.rfind(" ", s + 1, mid + 1), text.find(" ", mid, e - 1)) if p > s]
-    if not spaces:
+    gaps = [m.span() for m in re.finditer(r"\s+", text[s + 1 : e - 1])]
+    if not gaps:
         return (s, mid), (mid, e)
-    cut = min(spaces, key=lambda p: abs(p - mid))
-    after = cut
-    while after < e - 1 and text[after].isspace():
-        after += 1
-    while cut > s + 1 and text[cut - 1].isspace():
-        cut -= 1
-    return (s, cut), (after, e)
+    a, b = min(gaps, key=lambda g: abs(s + 1 + g[0] - mid))
+    return (s, s + 1 + a), (s + 1 + b, e)
 
 
 def chunk_document(

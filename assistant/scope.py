@@ -120,7 +120,7 @@ def _strings(value: object, name: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [value]
+        value = [value]
     if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
         if any(not v.strip() for v in value):
             raise InputError(f"The scope's {name} hold an empty string.", _SCOPE_EXAMPLE)

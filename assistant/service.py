@@ -73,10 +73,8 @@ def as_scope(scope: object) -> Scope:
         return scope
     if isinstance(scope, Mapping):
         return Scope.from_dict(scope)
-    if isinstance(scope, str) or (
-        isinstance(scope, list | tuple | set | frozenset) and all(isinstance(d, str) for d in scope)
-    ):
-        return Scope.of(scope)
+    if isinstance(scope, str | list | tuple | set | frozenset):
+        return Scope.from_dict({"docs": scope})  # strings only, none blank
     raise InputError(
         f"A scope is a Scope, a mapping or document ids, not {type(scope).__name__}.",
         'For example scope=Scope.of(["brics"]) or scope={"kinds": ["article"]}.',
@@ -404,9 +402,11 @@ class Assistant:
         snapshot = self.snapshot()
         wanted = passage_id.strip()
         found = snapshot.passage(wanted)
+        if found is not None:
+            return found
         doc_id = wanted.partition(":")[0]
         typo = difflib.get_close_matches(wanted, list(snapshot.by_id), n=1, cutoff=0.9)
-        if found is None and doc_id in snapshot.docs and not typo:
+        if doc_id in snapshot.docs and not typo:
             # A cited passage whose document was edited and indexed again: say so, rather
             # than only "no passage", which reads like a typo.
             raise InputError(
@@ -415,18 +415,16 @@ class Assistant:
                 "changed since this id was given.",
                 "Ask again to cite its current text.",
             )
-        if found is None:
-            close = difflib.get_close_matches(wanted, list(snapshot.by_id), n=3)
-            hint = (
-                f"Did you mean: {', '.join(close)}?"
-                if close
-                else "Passage ids appear in `assistant ask --json` and `assistant cite` output, "
-                "for example "
-                + (snapshot.passages[0].id if snapshot.passages else "doc:0a1b2c3d4e")
-                + "."
-            )
-            raise InputError(f"No passage with id '{passage_id}' in the index.", hint)
-        return found
+        close = difflib.get_close_matches(wanted, list(snapshot.by_id), n=3)
+        hint = (
+            f"Did you mean: {', '.join(close)}?"
+            if close
+            else "Passage ids appear in `assistant ask --json` and `assistant cite` output, "
+            "for example "
+            + (snapshot.passages[0].id if snapshot.passages else "doc:0a1b2c3d4e")
+            + "."
+        )
+        raise InputError(f"No passage with id '{passage_id}' in the index.", hint)
 
     def context(self, passage_id: str, chars: int = 400) -> PassageContext:
         """A passage with up to `chars` characters of its document on each side."""

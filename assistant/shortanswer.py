@@ -151,8 +151,10 @@ _UNIT_KINDS = {
     "area": "km² hectares hectare acres",
     "mass": "tonnes tonne tons ton mt",
     "volume": "bcm m³ barrels barrel litres liters",
+    # The currencies of _CURRENCY, but "pounds": "how many pounds" asks for a weight.
     "money": "dollars dollar euros euro yuan renminbi roubles rouble rubles ruble francs franc "
-    "kroner krone kronor krona yen rupees rupee pesos peso lira zloty tenge $ € £ ¥ ₹ ₽ ₩",
+    "kroner krone kronor krona yen rupees rupee pesos peso lira lire zloty forints reais "
+    "shekels dinars dirhams riyals tenge somoni hryvnia hryvnias $ € £ ¥ ₹ ₽ ₩",
     "share": "% percent percentage",
     "people": "people persons personnel troops soldiers servicemen citizens inhabitants "
     "residents workers students tourists visitors migrants peacekeepers refugees",

@@ -85,8 +85,11 @@ _ABBREVIATIONS = frozenset(
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|[。！？]+[」』”’)）]*")
 _CJK_STOP = frozenset("。！？")
 # "am 13. November": a day written as an ordinal (German and other languages), not the end
-# of a sentence, when a month's name follows.
+# of a sentence, when a month's name follows (see _day_of_month).
 _ORDINAL_DAY = re.compile(r"(?:3[01]|[12]\d|0?[1-9])")
+_GERMAN_BEFORE_DAY = frozenset(
+    ["am", "vom", "bis", "zum", "den", "dem", "seit", "ab", "des", "und"]
+)
 _MONTH_AFTER_DAY = re.compile(
     r"(?:Jan(?:uar|vier|uary)?|Feb(?:ruar|ruary)?|März|Mar(?:ch)?|Apr(?:il)?|Mai|May|"
     r"Jun[ie]?|June|Jul[iy]?|Aug(?:ust)?|Sep(?:tember)?|Okt(?:ober)?|Oct(?:ober)?|"
@@ -262,6 +265,19 @@ def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return out
 
 
+def _day_of_month(before: str, rest: str) -> bool:
+    """Whether "13." before `rest` is a day written as an ordinal: a month's name follows,
+    and a year after it or a German preposition before the day says it is a date ("am 13.
+    August", "13. August 1961"), not "counted to 10. March came early"."""
+    month = _MONTH_AFTER_DAY.match(rest)
+    if not month:
+        return False
+    if re.match(r"\s+\d{4}\b", rest[month.end() :]):
+        return True
+    word = re.search(r"(\w+)\s+\d{1,2}\.\s*$", before)
+    return word is not None and word.group(1).lower() in _GERMAN_BEFORE_DAY
+
+
 def _ends_sentence(text: str, start: int, end: int) -> bool:
     """Whether the punctuation run that ends at `end` closes a sentence."""
     rest = text[end:].lstrip()
@@ -277,7 +293,7 @@ def _ends_sentence(text: str, start: int, end: int) -> bool:
         w = word.group(1).lower().rstrip(".")
         if w in _ABBREVIATIONS:
             return False
-        if _ORDINAL_DAY.fullmatch(w) and _MONTH_AFTER_DAY.match(rest):
+        if _ORDINAL_DAY.fullmatch(w) and _day_of_month(text[:end], rest):
             return False
         before = text[start + word.start() - 1] if start + word.start() > 0 else " "
         # An initial, as in "J. Smith"; not the "s" of a possessive ending a sentence.

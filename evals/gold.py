@@ -65,7 +65,7 @@ def _fail(path: Path, line: int, message: str) -> InputError:
 
 def _strings(path: Path, line: int, raw: dict, key: str) -> tuple[str, ...]:
     """An optional field that is a list of non-empty strings ("history": earlier questions)."""
-    value = raw.get(key, [])
+    value = raw.get(key) or []  # absent or null: none
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise _fail(path, line, f'"{key}" must be a list of non-empty strings')
     return tuple(value)

@@ -339,6 +339,12 @@ def test_utf16_text_with_a_byte_order_mark_loads(small_corpus: Path, encoding: s
     assert "\ufeff" not in doc.text and "\r" not in doc.text and not result.skipped
 
 
+def test_utf32_text_is_refused_with_a_reason_not_read_as_utf16(small_corpus: Path) -> None:
+    (small_corpus / "wide32.txt").write_bytes("\ufeffTea from Kyakhta.".encode("utf-32-le"))
+    skipped = dict(scan(small_corpus).skipped)
+    assert skipped["wide32.txt"] == "UTF-32 text (save it as UTF-8 to index it)"
+
+
 def test_undecodable_text_is_skipped_with_a_reason(small_corpus: Path) -> None:
     (small_corpus / "garbled.txt").write_bytes(b"abc \x81\x8d\x8f\x90\x9d def")
     skipped = dict(scan(small_corpus).skipped)
@@ -498,3 +504,16 @@ def test_add_leaves_the_ids_of_files_without_an_entry_as_they_were(tmp_path: Pat
     after = {d.meta.file: d.meta.id for d in scan(corpus).documents}
     assert before == {"tea.txt": "tea"} and after["tea.txt"] == "tea"
     assert after["documents/tea.md"] != "tea"
+
+
+def test_add_leaves_the_id_of_a_manifest_entry_without_one_as_it_was(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "sources.toml").write_text('[[documents]]\nfile = "chai.txt"\ntitle = "Chai"\n')
+    (corpus / "chai.txt").write_text("Chai is tea with spices.")
+    assert {d.meta.file: d.meta.id for d in scan(corpus).documents}["chai.txt"] == "chai"
+    third = tmp_path / "chai.md"
+    third.write_text("# Chai\n\nAnother text about chai.")
+    add_files(corpus, [third])
+    ids = {d.meta.file: d.meta.id for d in scan(corpus).documents}
+    assert ids["chai.txt"] == "chai" and ids["documents/chai.md"] != "chai"

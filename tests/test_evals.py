@@ -126,6 +126,16 @@ def test_a_malformed_optional_field_names_the_file_and_line(
         load_gold(path)
 
 
+def test_null_optional_lists_are_empty(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(
+        '{"id": "a", "question": "q?", "answer": null, "evidence": null, "answerable": false, '
+        '"history": null, "tags": null}\n'
+    )
+    (item,) = load_gold(path)
+    assert item.evidence == item.history == item.tags == ()
+
+
 def test_an_empty_gold_question_names_the_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text('{"id": "a", "question": " ", "answer": null, "answerable": false}\n')

@@ -227,11 +227,18 @@ def test_markdown_front_matter_describes_the_document_and_is_not_its_text(
     assert FRONT[start:].startswith("Emperor")
 
 
-def test_a_rule_that_opens_a_markdown_file_is_not_front_matter(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "---\n\nNo closing line, so this is text: title: kept.\n",
+        "---\nIntro paragraph here.\n\nSection\n---\nBody text, title: kept.\n",
+    ],
+)
+def test_a_rule_that_opens_a_markdown_file_is_not_front_matter(tmp_path: Path, text: str) -> None:
     path = tmp_path / "rule.md"
-    path.write_text("---\n\nNo closing line, so this is text: title: kept.\n")
+    path.write_text(text)
     got = extract(path)
-    assert "title: kept" in got.text and got.about == ()
+    assert got.text == text and got.about == ()
 
 
 def test_the_manifest_beats_front_matter_and_front_matter_beats_the_file_name(

@@ -122,6 +122,8 @@ def test_the_python_api_turns_bad_arguments_into_input_errors(assistant: Assista
         (lambda: assistant.context("x:1", -5), "chars must be"),
         (lambda: assistant.passage(5), "A passage id is text"),  # type: ignore[arg-type]
         (lambda: assistant.ask(TRADE, scope=3), "A scope is a Scope"),  # type: ignore[arg-type]
+        (lambda: assistant.ask(TRADE, scope=["  "]), "hold an empty string"),
+        (lambda: assistant.ask(TRADE, scope=""), "hold an empty string"),
     ):
         with pytest.raises(InputError, match=message):
             call()

@@ -40,12 +40,14 @@ def test_a_day_written_as_an_ordinal_stays_inside_its_sentence() -> None:
     """German writes "am 13. August"; a year before a month still ends a sentence."""
     assert texts(
         "Die Mauer wurde am 13. August 1961 errichtet. Am 9. November 1989 fiel sie. "
-        "Trade grew in 2019. November was slower."
+        "Trade grew in 2019. November was slower. She counted to 10. March came early."
     ) == [
         "Die Mauer wurde am 13. August 1961 errichtet.",
         "Am 9. November 1989 fiel sie.",
         "Trade grew in 2019.",
         "November was slower.",
+        "She counted to 10.",
+        "March came early.",
     ]
 
 

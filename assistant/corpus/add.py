@@ -71,8 +71,8 @@ def add_files(
     result = AddResult()
     used_ids = {e["id"] for e in manifest.entries if e.get("id")}
     listed = manifest.by_file()
-    for rel in files:  # the ids files without an entry go by (scan derives them so) stay theirs
-        if rel not in listed:
+    for rel in files:  # the ids files without one in the manifest go by (derived) stay theirs
+        if not listed.get(rel, {}).get("id"):
             used_ids.add(derive_id(rel, used_ids))
     new_entries = []
     for src, name in plan:

@@ -26,6 +26,8 @@ def _read_text(path: Path) -> tuple[str, tuple[str, ...]]:
     Windows-1252 file is read as such, and a few stray bytes in UTF-8 text become U+FFFD. A
     file that opens with a UTF-16 byte-order mark is UTF-16."""
     data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16's: a prefix
+        raise CorpusFileError("UTF-32 text (save it as UTF-8 to index it)")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # as Notepad saves "Unicode"
         try:
             text = data.decode("utf-16")
@@ -61,6 +63,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 
 _FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|$)", re.S)
 _FRONT_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*?)[ \t]*$")
+_YAML_LINE = re.compile(r"^(?:[A-Za-z_][\w-]*[ \t]*:(?:[ \t].*)?|[ \t]+\S.*|[ \t]*- .*|#.*)$")
 # The front-matter keys that describe the document, as the manifest names them.
 _FRONT_KEYS = {
     "title": "title",
@@ -78,10 +81,15 @@ def _front_matter(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     plain values of the keys that describe a document, and the text with the block blanked
     (spaces, newlines kept), so it is neither read as body text nor shifts any offset."""
     match = _FRONT_MATTER.match(text)
-    if not match:
+    lines = match.group(1).split("\n") if match else []
+    # Only YAML-like lines: a file that opens with a rule and has a "Section\n---" heading
+    # further down is text, not front matter.
+    if not match or not all(not ln.strip() or _YAML_LINE.match(ln) for ln in lines):
+        return text, ()
+    if not any(_FRONT_KEY.match(ln) for ln in lines):
         return text, ()
     about: dict[str, str] = {}
-    for line in match.group(1).split("\n"):
+    for line in lines:
         found = _FRONT_KEY.match(line)
         key = _FRONT_KEYS.get(found.group(1).lower()) if found else None
         if found and key and key not in about:
