@@ -69,7 +69,11 @@ class ChatSession:
             yield answer
             return
         query = self.standalone(text)
-        borrowed = query.borrowed or self._scope_subject(text)
+        # Inside one chosen document, "it" is that document, unless the turn before was
+        # asked inside it too (then "it" may be what that turn was about).
+        subject = self._scope_subject(text)
+        same_scope = bool(self.turns) and self.turns[-1].answer.scope == self.scope
+        borrowed = subject if subject and not same_scope else query.borrowed or subject
         query = Query(self.assistant.clean(query.text), borrowed, scope=self.scope)
         # A follow-up wants something new: the sentences just quoted rank lower.
         if query.standalone != text and self.turns:

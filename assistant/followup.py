@@ -125,7 +125,12 @@ class KeywordRewriter:
             return Query(question)
         # The topic is set by the last question that stood on its own; later follow-ups add
         # only the names they brought in ("What about Central Asia?").
-        anchor = max((i for i, t in enumerate(history) if t.standalone == t.question), default=0)
+        # A turn asked inside one chosen document is about it (its title was searched with
+        # it), so it sets the topic too.
+        anchor = max(
+            (i for i, t in enumerate(history) if t.standalone == t.question or _one_document(t)),
+            default=0,
+        )
         context = salient_terms(history[anchor].standalone)
         for turn in history[anchor + 1 :]:
             context += [t for t in salient_terms(turn.question) if t[0].isupper()]
@@ -137,6 +142,10 @@ class KeywordRewriter:
             if len(extra) >= self.max_terms:
                 break
         return Query(question, tuple(extra))
+
+
+def _one_document(turn: Turn) -> bool:
+    return len(turn.answer.scope.docs) == 1 and not turn.answer.scope.kinds
 
 
 @dataclass

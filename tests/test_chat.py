@@ -148,7 +148,9 @@ def test_inside_one_document_it_means_that_document_even_after_the_scope_is_clea
 ) -> None:
     treaty = "treaty-of-good-neighbourliness-2001"
     title = assistant.snapshot().docs[treaty].meta.title
-    session = ChatSession(assistant, scope=Scope.of([treaty]))
+    session = ChatSession(assistant)
+    session.ask("What is BRICS?")  # an earlier topic, asked of every document
+    session.scope = Scope.of([treaty])
     first = session.ask("When was it signed?")
     assert first.standalone_question == f"When was it signed? ({title})"
     assert first.short_answer is not None and first.short_answer.text == "16 July 2001"
