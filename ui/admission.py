@@ -68,11 +68,15 @@ class Admission:
                 yield False
                 return
             try:
+                # Polled, from 20 ms up to 200 ms between tries: a semaphore shared with the
+                # web app's threads has no awaitable acquire. Not first come, first served.
                 deadline = time.monotonic() + self.wait_s
+                pause = 0.02
                 while not (acquired := self._slots.acquire(blocking=False)):
                     if time.monotonic() >= deadline:
                         break
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 1.5, 0.2)
             finally:
                 self._leave_queue()
             if not acquired:
@@ -80,6 +84,8 @@ class Admission:
                 return
         try:
             await asyncio.to_thread(_hold_if_asked)
+            # The caller's answer runs in a thread (run_in_threadpool), which a cancelled
+            # request does not stop: the slot is held until it ends, as it should be.
             yield True
         finally:
             self._slots.release()

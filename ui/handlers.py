@@ -16,7 +16,15 @@ from typing import Any
 
 import gradio as gr
 
-from assistant import Answer, Assistant, AssistantError, ChatSession, InputError, Scope
+from assistant import (
+    Answer,
+    Assistant,
+    AssistantError,
+    ChatSession,
+    InputError,
+    Scope,
+    atomic_write_text,
+)
 from ui import markup
 from ui.admission import BUSY, Admission
 from ui.inputs import MAX_ID, as_id, as_text, kind_of, web_text
@@ -193,9 +201,12 @@ class Handlers:
         session = state.chat
         shown = (session.id, len(session.turns))
         if state.export is None or state.export[0] != shown:
-            folder = Path(tempfile.mkdtemp(prefix="assistant-export-"))
+            # One file per conversation, rewritten as it grows (Gradio serves a copy of it).
+            folder = Path(state.export[1]).parent if state.export else None
+            if folder is None or not folder.is_dir():
+                folder = Path(tempfile.mkdtemp(prefix="assistant-export-"))
             path = folder / f"conversation-{session.id}.md"
-            path.write_text(session.export_markdown(), encoding="utf-8")
+            atomic_write_text(path, session.export_markdown())
             state.export = (shown, str(path))
         return state.export[1]
 

@@ -36,8 +36,8 @@ def as_id(value: object, what: str) -> str | None:
     return text if len(text) <= MAX_ID else None
 
 
-# The library's hints are written for its command line; on the page (and to API and MCP
-# clients) they name no command to run. A command-line hint not matched here is left out.
+# The library's hints are written for its command line; on the page and to OpenAI API
+# clients they name no command to run. A command-line hint not matched here is left out.
 _WEB_HINTS = (
     (re.compile(r'for example: assistant (?:ask|cite) "(.+)"'), r"for example: \1"),
     (
@@ -49,7 +49,7 @@ _COMMAND_LINE = re.compile(r"`assistant |\bassistant (?:ask|cite|show|index|serv
 
 
 def web_text(exc: AssistantError) -> str:
-    """An error's message and hint as the page and the APIs say them: no command to run."""
+    """An error's message and hint as the page and the OpenAI API say them: no command."""
     hint = exc.hint or ""
     for pattern, replacement in _WEB_HINTS:
         hint = pattern.sub(replacement, hint)

@@ -183,7 +183,7 @@ class OpenAIApi:
                         kind="rate_limit_error",
                         headers={"Retry-After": str(RETRY_AFTER_S)},
                     )
-                answer = await run_in_threadpool(self.answer, chat)
+                answer, used = await run_in_threadpool(self.answer, chat)
         except ApiError as exc:
             return exc.response()
         except InputError as exc:
@@ -194,7 +194,6 @@ class OpenAIApi:
             log.exception("chat completion failed")
             message = "The assistant failed to answer; the server's log has the details."
             return ApiError(500, message, kind="server_error").response()
-        used = self.usage(chat, answer)
         if not chat.stream:
             return JSONResponse(completion(answer, chat.model, used))
         events = chunks(answer, chat.model, used if chat.include_usage else None)
@@ -206,14 +205,15 @@ class OpenAIApi:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(send(), media_type="text/event-stream", headers=headers)
 
-    def answer(self, chat: ChatRequest) -> Answer:
-        """The answer to the last question; the caller holds a slot of the shared admission."""
+    def answer(self, chat: ChatRequest) -> tuple[Answer, dict[str, int]]:
+        """The answer to the last question and its usage, computed in a worker thread; the
+        caller holds a slot of the shared admission."""
         session = ChatSession(self.assistant_for(chat.model), scope=chat.scope)
         self._resume(session, chat)
         answer = session.ask(chat.question)
         replied = (*chat.messages, ("assistant", reply_text(answer)))
         self._remember(_key(chat.model, replied), tuple(session.turns))
-        return answer
+        return answer, self.usage(chat, answer)
 
     def _check_scope(self, scope: Scope) -> None:
         """A 400 naming the valid ids when the scope names a document or kind not indexed."""

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from llama_index.core import Document
 
 # 2: a sentence may end in a possessive ("of Russia's."); 3: PDF pages; 4: UTF-16 text,
-# Markdown front matter, sentences ending in "。", "am 13. November" inside one sentence.
+# Markdown front matter, sentences ending in "。", "am 13. November" inside one sentence,
+# over-long runs of words halved at whitespace.
 LOADER_VERSION = 4
 
 
