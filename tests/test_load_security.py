@@ -109,21 +109,30 @@ def hold_until(held: Path, count: int, proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.05)
 
 
+def held_server(
+    web_corpus: tuple[Path, Path], tmp_path: Path, waiting: int = 0
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """A server with one slot and `waiting` places, whose admitted work waits while the
+    returned file exists (`hold_until` tells when it is held)."""
+    corpus, index = web_corpus
+    hold = tmp_path / "hold"
+    hold.touch()
+    env = {
+        "ASSISTANT_WEB_WORKERS": "1",
+        "ASSISTANT_WEB_WAITING": str(waiting),
+        "ASSISTANT_WEB_WAIT_S": "600",
+        "ASSISTANT_WEB_HOLD": str(hold),
+    }
+    proc, url = start_server(corpus, index, tmp_path / "held.log", env=env)
+    return proc, url, hold
+
+
 def test_a_full_queue_answers_busy_not_with_a_failure(
     web_corpus: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from gradio_client import Client
 
-    corpus, index = web_corpus
-    hold = tmp_path / "hold"
-    hold.touch()  # admitted work waits while this file exists
-    env = {
-        "ASSISTANT_WEB_WORKERS": "1",
-        "ASSISTANT_WEB_WAITING": "0",
-        "ASSISTANT_WEB_WAIT_S": "600",
-        "ASSISTANT_WEB_HOLD": str(hold),
-    }
-    proc, url = start_server(corpus, index, tmp_path / "busy.log", env=env)
+    proc, url, hold = held_server(web_corpus, tmp_path)
     try:
         first = Client(url, verbose=False).submit(QUESTIONS[0], api_name="/answer")
         hold_until(Path(f"{hold}.held"), 1, proc)  # the one worker is taken, for certain

@@ -23,7 +23,7 @@ from assistant import Answer, Assistant, ChatSession, Citation, Settings
 from assistant.embedding import Embedder
 from evals.load_openai import run_load
 from tests.helpers import stop
-from tests.test_load_security import at_once, hold_until, status_of
+from tests.test_load_security import at_once, held_server, hold_until, status_of
 from tests.test_web import TRADE, http, start_server
 from ui.admission import BUSY, Admission
 from ui.openai_api import OpenAIApi
@@ -352,16 +352,7 @@ def test_with_a_login_and_no_key_the_api_stays_closed(local: Assistant) -> None:
 def test_a_full_queue_is_a_429_with_retry_after_and_shares_the_web_apps_slots(
     web_corpus: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    corpus, index = web_corpus
-    hold = tmp_path / "hold"
-    hold.touch()  # admitted work waits while this file exists
-    env = {
-        "ASSISTANT_WEB_WORKERS": "1",
-        "ASSISTANT_WEB_WAITING": "0",
-        "ASSISTANT_WEB_WAIT_S": "600",
-        "ASSISTANT_WEB_HOLD": str(hold),
-    }
-    proc, url = start_server(corpus, index, tmp_path / "busy.log", env=env)
+    proc, url, hold = held_server(web_corpus, tmp_path)
     first: list[Any] = []
     body: dict[str, Any] = {"model": "assistant-extractive", "messages": [user(TRADE)]}
     worker = threading.Thread(
@@ -395,16 +386,7 @@ def test_questions_waiting_in_numbers_hold_no_thread_and_the_rest_hear_busy_at_o
     """Forty questions waiting for the one slot must not take the server's threads: the
     page is still served, and the questions beyond the waiting places get their 429 at
     once, not when the wait runs out (it used to take every thread of the pool)."""
-    corpus, index = web_corpus
-    hold = tmp_path / "hold"
-    hold.touch()  # admitted work waits while this file exists
-    env = {
-        "ASSISTANT_WEB_WORKERS": "1",
-        "ASSISTANT_WEB_WAITING": "40",
-        "ASSISTANT_WEB_WAIT_S": "600",
-        "ASSISTANT_WEB_HOLD": str(hold),
-    }
-    proc, url = start_server(corpus, index, tmp_path / "waiting.log", env=env)
+    proc, url, hold = held_server(web_corpus, tmp_path, waiting=40)
     body = json.dumps({"model": "assistant-extractive", "messages": [user(TRADE)]}).encode()
     statuses: list[int] = []
 

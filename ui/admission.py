@@ -93,23 +93,18 @@ class Admission:
     @contextmanager
     def slot(self) -> Iterator[bool]:
         """Yields True when the caller may compute an answer, False when it should say busy."""
-        if self._slots.acquire(blocking=False):
-            try:
-                _hold_if_asked()
-                yield True
-            finally:
-                self._slots.release()
-            return
-        if not self._queue():
-            yield False
-            return
-        try:
-            acquired = self._slots.acquire(timeout=self.wait_s)
-        finally:
-            self._leave_queue()
+        acquired = self._slots.acquire(blocking=False)
         if not acquired:
-            yield False
-            return
+            if not self._queue():
+                yield False
+                return
+            try:
+                acquired = self._slots.acquire(timeout=self.wait_s)
+            finally:
+                self._leave_queue()
+            if not acquired:
+                yield False
+                return
         try:
             _hold_if_asked()
             yield True
