@@ -172,6 +172,13 @@ def test_bad_arguments_come_back_as_tool_errors(default_index: Path) -> None:
             s, "cite", {"claim": "trade", "top_k": 0}
         )
         assert "valid integer" in await refused(s, "show", {"passage_id": "x", "context": "wide"})
+        # Types are not guessed: "3" is no integer, "yes" no boolean.
+        assert "top_k: Input should be a valid integer" in await refused(
+            s, "cite", {"claim": "trade", "top_k": "3"}
+        )
+        assert "strict: Input should be a valid boolean" in await refused(
+            s, "ask", {"question": TRADE, "strict": "yes"}
+        )
         unknown = await refused(s, "show", {"passage_id": "sino-russian-relations:nope"})
         assert "No passage with id 'sino-russian-relations:nope'" in unknown
         assert "at most 200 characters" in await refused(s, "show", {"passage_id": "x" * 201})

@@ -66,8 +66,9 @@ History = Annotated[
 Strict = Annotated[
     bool,
     Field(
+        strict=True,  # "yes" is not true: a wrong type is an error, as for the others
         description="With a language model configured: drop sentences the sources do not "
-        "support (by default they are marked). No effect on extractive answers."
+        "support (by default they are marked). No effect on extractive answers.",
     ),
 ]
 ScopeArg = Annotated[
@@ -78,7 +79,7 @@ ScopeArg = Annotated[
     ),
 ]
 Claim = Annotated[str, Field(description="A statement to find support for.")]
-TopK = Annotated[int, Field(ge=1, le=50, description="Passages to return.")]
+TopK = Annotated[int, Field(strict=True, ge=1, le=50, description="Passages to return.")]
 PassageId = Annotated[
     str,
     Field(
@@ -87,7 +88,8 @@ PassageId = Annotated[
     ),
 ]
 ContextChars = Annotated[
-    int, Field(ge=0, le=20000, description="Characters of surrounding text on each side.")
+    int,
+    Field(strict=True, ge=0, le=20000, description="Characters of surrounding text on each side."),
 ]
 
 
