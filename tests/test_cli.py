@@ -8,6 +8,7 @@ from assistant.cli import cli
 from tests.conftest import CORPUS
 
 TRADE = "How large was bilateral trade between Russia and China in 2023?"
+AIGUN = "What was the Treaty of Aigun?"
 
 
 def run(args: list[str], index: Path, corpus: Path = CORPUS, input: str | None = None):
@@ -289,6 +290,27 @@ def test_chat_export_writes_only_a_conversation_into_a_folder_that_exists(
     assert not missing.parent.exists(), "a mistyped path must not become a new folder"
     assert f"Saved 1 turn to {good}." in result.stdout
     assert "$240 billion" in good.read_text(encoding="utf-8")
+    assert good.stat().st_mode & 0o777 == 0o644  # a document to share
+
+
+def test_chat_export_never_replaces_a_file_it_did_not_write(
+    default_index: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "notes.md"
+    other.write_text("my notes")
+    mine = tmp_path / "chat.md"
+    lines = [TRADE, f"/export {other}", f"/export {mine}", AIGUN, f"/export {mine}", "/quit"]
+    result = run(["chat"], default_index, input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert f"{other} already exists; give a new file name" in result.stderr
+    assert other.read_text() == "my notes"
+    assert f"Saved 2 turns to {mine}." in result.stdout  # its own file, written again
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_doc_is_refused_not_read_as_every_document(default_index: Path, blank: str) -> None:
+    result = run(["ask", TRADE, "--doc", blank], default_index)
+    assert result.exit_code == 2 and "hold an empty string" in result.output
 
 
 def test_paths_that_cannot_work_are_named_with_what_to_do(

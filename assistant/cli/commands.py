@@ -72,7 +72,7 @@ def scope_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def chosen_scope(assistant: Assistant, docs: tuple[str, ...], kinds: tuple[str, ...]) -> Scope:
     """The scope the options name; InputError (exit 2) naming the valid ids if one is unknown."""
-    scope = Scope.of(docs, kinds)
+    scope = Scope.from_dict({"docs": list(docs), "kinds": list(kinds)})  # a blank id: exit 2
     scope.resolve({s.document.id: s.document.meta.kind for s in assistant.sources()})
     return scope
 
@@ -141,6 +141,9 @@ def ask(
     click.echo(answer_text(answer))
 
 
+_EXPORTED: set[Path] = set()  # the files this process's chats wrote
+
+
 def export(session: ChatSession, name: str, err: bool = False) -> None:
     """/export: the conversation as Markdown in `name` (conversation.md by default), into a
     folder that exists: a mistyped path is an error, not a new folder."""
@@ -153,6 +156,8 @@ def export(session: ChatSession, name: str, err: bool = False) -> None:
         click.echo(
             f"{target} is a folder; give a file name, e.g. /export {target}/chat.md", err=True
         )
+    elif target.exists() and target.resolve() not in _EXPORTED:  # nor /export /etc/passwd
+        click.echo(f"{target} already exists; give a new file name, or remove it first.", err=True)
     elif not target.parent.is_dir():
         click.echo(
             f"Cannot write {target}: there is no folder {target.parent}. "
@@ -162,6 +167,8 @@ def export(session: ChatSession, name: str, err: bool = False) -> None:
     else:
         try:
             atomic_write_text(target, session.export_markdown())
+            target.chmod(0o644)  # a document to share, not the temp file's 0600
+            _EXPORTED.add(target.resolve())  # this chat may write it again as it grows
             n = len(session.turns)
             click.echo(f"Saved {n} turn{'s' if n != 1 else ''} to {target}.", err=err)
         except OSError as exc:
