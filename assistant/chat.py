@@ -4,11 +4,10 @@ on its own (follow-ups are rewritten by assistant.followup)."""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterator
 
-from assistant.followup import Rewriter, Turn, nothing_before, vague_reference
+from assistant.followup import Rewriter, Turn, capitalised, nothing_before, vague_reference
 from assistant.scope import Scope
 from assistant.service import Assistant, as_scope
 from assistant.types import Answer, Query
@@ -19,8 +18,7 @@ def _names_something(turn: Turn) -> bool:
     names something (a capitalised word after the first) or borrowed a subject."""
     if not turn.answer.abstained or turn.answer.citations or turn.standalone != turn.question:
         return True
-    words = re.findall(r"[\w’'-]+", turn.question)[1:]
-    return any(w[0].isupper() and len(w) > 1 for w in words)  # "I" names nothing
+    return any(len(w) > 1 for w in capitalised(turn.question))  # "I" names nothing
 
 
 class ChatSession:

@@ -54,12 +54,17 @@ def _points_back(question: str) -> bool:
     return _pointer(question) is not None
 
 
+def capitalised(question: str) -> list[str]:
+    """The capitalised words of a question after its first: the names it gives."""
+    return [w for w in re.findall(r"[\w’'-]+", question)[1:] if w[0].isupper()]
+
+
 def vague_reference(question: str) -> str | None:
     """The word a question points back with ("it" in "When did it start?") when it names
     nothing else to go on: no name and at most two other content words. None otherwise."""
     words = re.findall(r"[\w’'-]+", question)
     pointing = _pointer(question)
-    if pointing is None or any(w[0].isupper() for w in words[1:]):
+    if pointing is None or capitalised(question):
         return None
     pointed = set(pointing.lower().split())
     content = [w for w in words if w.lower() not in STOPWORDS and w.lower() not in pointed]
@@ -83,8 +88,7 @@ def is_followup(question: str) -> bool:
         return True
     words = re.findall(r"[\w’'-]+", question)
     content = [w for w in words if w.lower() not in STOPWORDS]
-    names = [w for w in words[1:] if w[0].isupper()]
-    return len(content) <= 2 and not names
+    return len(content) <= 2 and not capitalised(question)
 
 
 def salient_terms(text: str) -> list[str]:
